@@ -1,0 +1,256 @@
+"""The course runner behind ``make course``: execute every notebook with papermill.
+
+    python -m srlib.course --profile standard [--only 00 02] [--jobs N]
+                           --figures-dir figures --out-dir build/notebooks/standard
+
+Each notebook runs in its own child process under a kernel that this runner registers for the
+interpreter running it (so a fresh machine never sees "No such kernel"), with the working
+directory ``notebooks/``, the parameters ``profile``, ``seed``, ``device`` and ``figures_dir``
+injected, and a wall-clock timeout. Executed notebooks go to the out dir, never back into
+``notebooks/``. The runner samples the memory of each notebook's process tree and prints a
+summary (notebook, ok/failed, seconds, peak memory); it exits non-zero when any notebook failed,
+naming the cell and the error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .profiles import PROFILE_NAMES, get_profile
+
+KERNEL_NAME = "srlib-course"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_NOTEBOOKS = REPO_ROOT / "notebooks"
+# Per-notebook wall-clock limits (seconds); the course promises 90 s / 10 min / hours.
+DEFAULT_TIMEOUT = {"smoke": 300, "standard": 1200, "paper": 24 * 3600}
+
+
+@dataclass
+class Result:
+    notebook: str
+    ok: bool
+    seconds: float
+    peak_mb: float
+    output: str
+    error: str = ""
+
+
+def list_notebooks(notebooks_dir: Path, only: list[str] | None = None) -> list[Path]:
+    """Course notebooks (``NN_name.ipynb``) in order; ``only`` keeps those whose name starts
+    with one of the given prefixes (``00``, ``02_srgan``)."""
+    found = sorted(p for p in Path(notebooks_dir).glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        chosen = [p for p in found if any(p.name.startswith(o) for o in only)]
+        missing = [o for o in only if not any(p.name.startswith(o) for p in found)]
+        if missing:
+            names = ", ".join(p.stem for p in found) or "none"
+            raise SystemExit(f"error: no notebook matches {', '.join(missing)}; available: {names}")
+        return chosen
+    return found
+
+
+def install_kernel(root: Path) -> Path:
+    """Write a kernelspec for this interpreter under ``root/kernels`` and return ``root``.
+
+    Pointing ``JUPYTER_PATH`` at ``root`` makes the kernel name resolve to exactly the Python
+    that runs the course, whatever kernels the user has installed elsewhere.
+    """
+    spec_dir = root / "kernels" / KERNEL_NAME
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": f"srlib course ({Path(sys.executable).parent.parent.name})",
+        "language": "python",
+        "env": {"MPLBACKEND": "Agg", "SRLIB_HEADLESS": "1"},
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
+    return root
+
+
+def _tree_rss(proc) -> int:
+    total = 0
+    try:
+        procs = [proc] + proc.children(recursive=True)
+    except Exception:
+        return 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except Exception:
+            pass
+    return total
+
+
+def _kill_tree(pid: int) -> None:
+    try:
+        import psutil
+
+        parent = psutil.Process(pid)
+        for p in parent.children(recursive=True) + [parent]:
+            try:
+                p.send_signal(signal.SIGKILL)
+            except Exception:
+                pass
+    except Exception:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def run_one(nb: Path, *, profile: str, seed: int, device: str, figures_dir: Path, out_dir: Path,
+            timeout: float, jupyter_path: Path, extra_params: dict | None = None) -> Result:
+    """Execute one notebook in a child process; measure wall time and peak memory of its tree."""
+    import psutil
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    output = out_dir / nb.name
+    params = {"profile": profile, "seed": seed, "device": device,
+              "figures_dir": str(figures_dir.resolve()), **(extra_params or {})}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        status_file = Path(fh.name)
+    cmd = [sys.executable, "-m", "srlib.course", "--_child", str(nb), str(output),
+           json.dumps(params), str(status_file)]
+    env = dict(os.environ, JUPYTER_PATH=os.pathsep.join(
+        [str(jupyter_path)] + [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]),
+        MPLBACKEND="Agg", SRLIB_HEADLESS="1", PYDEVD_DISABLE_FILE_VALIDATION="1")
+    start = time.time()
+    proc = subprocess.Popen(cmd, cwd=nb.parent, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    ps = psutil.Process(proc.pid)
+    peak = 0
+    timed_out = False
+    while proc.poll() is None:
+        peak = max(peak, _tree_rss(ps))
+        if time.time() - start > timeout:
+            timed_out = True
+            _kill_tree(proc.pid)
+            break
+        time.sleep(0.25)
+    log, _ = proc.communicate()
+    seconds = time.time() - start
+    try:
+        status = json.loads(status_file.read_text() or "{}")
+    except (OSError, json.JSONDecodeError):
+        status = {}
+    finally:
+        status_file.unlink(missing_ok=True)
+    if timed_out:
+        error = f"timed out after {timeout:.0f} s"
+    elif proc.returncode != 0 or not status.get("ok"):
+        error = status.get("error") or f"exited with code {proc.returncode}: {log.strip()[-2000:]}"
+    else:
+        error = ""
+    return Result(nb.stem, not error, round(seconds, 1), round(peak / 2**20, 1), str(output), error)
+
+
+def _child(nb: str, output: str, params_json: str, status_file: str) -> int:
+    """Runs inside the child process: papermill one notebook, write a status record."""
+    import papermill as pm
+
+    status: dict = {"ok": False}
+    try:
+        pm.execute_notebook(nb, output, parameters=json.loads(params_json), kernel_name=KERNEL_NAME,
+                            cwd=str(Path(nb).parent), progress_bar=False, log_output=False,
+                            request_save_on_cell_execute=True)
+        status["ok"] = True
+    except pm.PapermillExecutionError as exc:
+        first = (exc.source or "").strip().splitlines()
+        status["error"] = (f"cell {exc.cell_index} of the executed notebook (execution count {exc.exec_count}"
+                           f"{', `' + first[0][:60] + '`' if first else ''}) raised "
+                           f"{exc.ename}: {exc.evalue}")
+    except Exception as exc:  # kernel died, bad notebook JSON, ...
+        status["error"] = f"{type(exc).__name__}: {exc}"
+    Path(status_file).write_text(json.dumps(status))
+    return 0 if status["ok"] else 1
+
+
+def summary_table(results: list[Result]) -> str:
+    lines = ["| notebook | status | seconds | peak memory (MB) |", "|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r.notebook} | {'ok' if r.ok else 'FAILED'} | {r.seconds:.1f} | "
+                     f"{r.peak_mb:.0f} |")
+    total = sum(r.seconds for r in results)
+    lines.append(f"| total | {sum(r.ok for r in results)}/{len(results)} ok | {total:.1f} | "
+                 f"{max((r.peak_mb for r in results), default=0):.0f} |")
+    return "\n".join(lines)
+
+
+def run_course(*, profile: str, notebooks_dir: Path = DEFAULT_NOTEBOOKS, only=None, jobs: int = 1,
+               figures_dir: Path, out_dir: Path, seed: int = 0, device: str = "auto",
+               timeout: float | None = None, log=print) -> list[Result]:
+    """Run the selected notebooks (``jobs`` at a time) and write ``out_dir/summary.{md,json}``."""
+    get_profile(profile)  # a wrong name fails here, before any kernel starts
+    notebooks = list_notebooks(Path(notebooks_dir), only)
+    if not notebooks:
+        raise SystemExit(f"error: no notebooks found in {notebooks_dir}")
+    out_dir = Path(out_dir)
+    figures_dir = Path(figures_dir)
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    jupyter_path = install_kernel(out_dir / ".jupyter")
+    timeout = timeout or DEFAULT_TIMEOUT[profile]
+    log(f"running {len(notebooks)} notebook(s), profile={profile}, jobs={jobs}, "
+        f"timeout={timeout:.0f}s each, figures -> {figures_dir}, executed -> {out_dir}")
+
+    def job(nb: Path) -> Result:
+        res = run_one(nb, profile=profile, seed=seed, device=device, figures_dir=figures_dir,
+                      out_dir=out_dir, timeout=timeout, jupyter_path=jupyter_path)
+        log(f"  {res.notebook}: {'ok' if res.ok else 'FAILED'} in {res.seconds:.1f} s, "
+            f"peak {res.peak_mb:.0f} MB" + (f"\n    {res.error}" if res.error else ""))
+        return res
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        results = list(pool.map(job, notebooks))
+    table = summary_table(results)
+    (out_dir / "summary.md").write_text(f"profile: {profile}\n\n{table}\n")
+    (out_dir / "summary.json").write_text(json.dumps([asdict(r) for r in results], indent=1))
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "--_child":
+        return _child(*argv[1:5])
+    ap = argparse.ArgumentParser(prog="python -m srlib.course", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--profile", default="standard",
+                    help=f"one of {', '.join(PROFILE_NAMES)} (default: standard)")
+    ap.add_argument("--only", nargs="+", metavar="NN", help="run only notebooks starting with these")
+    ap.add_argument("--jobs", type=int, default=1, help="notebooks run at the same time")
+    ap.add_argument("--figures-dir", type=Path, default=REPO_ROOT / "figures")
+    ap.add_argument("--out-dir", type=Path, default=REPO_ROOT / "build" / "notebooks")
+    ap.add_argument("--notebooks-dir", type=Path, default=DEFAULT_NOTEBOOKS)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    ap.add_argument("--timeout", type=float, default=None, help="seconds per notebook")
+    args = ap.parse_args(argv)
+    try:
+        get_profile(args.profile)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    results = run_course(profile=args.profile, notebooks_dir=args.notebooks_dir, only=args.only,
+                         jobs=args.jobs, figures_dir=args.figures_dir, out_dir=args.out_dir,
+                         seed=args.seed, device=args.device, timeout=args.timeout)
+    print()
+    print(summary_table(results))
+    failed = [r for r in results if not r.ok]
+    if failed:
+        print(file=sys.stderr)
+        for r in failed:
+            print(f"FAILED {r.notebook}: {r.error}  (executed notebook: {r.output})", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""The course runner: explicit kernel, injected parameters, out dir, failures named."""
+
+import json
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from srlib import course
+
+
+def _write_nb(path, *cells):
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell(
+        'profile = "standard"\nseed = 0\ndevice = "auto"\nfigures_dir = "../figures"')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params] + [nbformat.v4.new_code_cell(c) for c in cells]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_runner_injects_parameters_and_reports_failures(tmp_path):
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    _write_nb(nbdir / "00_ok.ipynb",
+              "import os, sys, pathlib\n"
+              "pathlib.Path(figures_dir, 'seen.json').write_text("
+              "__import__('json').dumps([profile, seed, os.getcwd(), sys.executable]))")
+    _write_nb(nbdir / "01_bad.ipynb", "x = 1", "raise RuntimeError('broken on purpose')")
+    figs, out = tmp_path / "figs", tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "srlib.course", "--profile", "smoke",
+                           "--notebooks-dir", str(nbdir), "--figures-dir", str(figs),
+                           "--out-dir", str(out), "--jobs", "2"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "FAILED 01_bad" in proc.stderr
+    assert "RuntimeError: broken on purpose" in proc.stderr
+    assert "| 00_ok | ok |" in proc.stdout
+    profile, seed, cwd, exe = json.loads((figs / "seen.json").read_text())
+    assert profile == "smoke" and seed == 0
+    assert cwd == str(nbdir)
+    assert exe == sys.executable  # the kernel is the interpreter that runs the course
+    assert (out / "00_ok.ipynb").exists() and (out / "01_bad.ipynb").exists()
+    summary = json.loads((out / "summary.json").read_text())
+    assert [r["ok"] for r in summary] == [True, False]
+    assert all(r["peak_mb"] > 0 for r in summary)
+    # the sources stay clean
+    src = json.loads((nbdir / "00_ok.ipynb").read_text())
+    assert not any(c.get("outputs") for c in src["cells"] if c["cell_type"] == "code")
+
+
+def test_runner_times_out(tmp_path):
+    nbdir = tmp_path / "nb"
+    nbdir.mkdir()
+    _write_nb(nbdir / "00_slow.ipynb", "import time; time.sleep(60)")
+    results = course.run_course(profile="smoke", notebooks_dir=nbdir, figures_dir=tmp_path / "f",
+                                out_dir=tmp_path / "o", timeout=8, log=lambda *a: None)
+    assert not results[0].ok and "timed out" in results[0].error
+    assert results[0].seconds < 30
+
+
+def test_wrong_profile_and_unknown_notebook(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "srlib.course", "--profile", "fast"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "smoke, standard, paper" in proc.stderr
+    (tmp_path / "00_a.ipynb").write_text("{}")
+    with pytest.raises(SystemExit, match="no notebook matches 07"):
+        course.list_notebooks(tmp_path, ["07"])
