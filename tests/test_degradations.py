@@ -1,0 +1,428 @@
+"""Tests of srlib.degradations: MATLAB bicubic resize, blur kernels, noise, JPEG, pipelines.
+
+Reference values are computed by hand from the papers' formulas (Keys' cubic with a = -0.5,
+MATLAB's contributions, Real-ESRGAN's kernels), or by an independent slow implementation.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import scipy.ndimage
+import torch
+
+from srlib import degradations as D
+from srlib.errors import SrlibError
+
+
+# ----------------------------------------------------------------------------- imresize
+
+def _naive_matlab_resize_1d(v: np.ndarray, out_len: int, scale: float) -> np.ndarray:
+    """Slow, direct reading of MATLAB's imresize along one axis (reference for the tests)."""
+    n = len(v)
+    aa = scale < 1
+    out = np.zeros(out_len)
+    for x in range(1, out_len + 1):
+        u = x / scale + 0.5 * (1 - 1 / scale)
+        acc = wsum = 0.0
+        for j in range(math.floor(u - 10 / min(scale, 1)), math.ceil(u + 10 / min(scale, 1)) + 1):
+            d = u - j
+            t = abs(d * scale) if aa else abs(d)
+            if t <= 1:
+                wgt = 1.5 * t**3 - 2.5 * t**2 + 1
+            elif t <= 2:
+                wgt = -0.5 * t**3 + 2.5 * t**2 - 4 * t + 2
+            else:
+                continue
+            jj = (j - 1) % (2 * n)  # symmetric border, edge repeated
+            jj = jj if jj < n else 2 * n - 1 - jj
+            acc += wgt * v[jj]
+            wsum += wgt
+        out[x - 1] = acc / wsum
+    return out
+
+
+def test_cubic_kernel_hand_values():
+    xs = np.array([0, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2, 2.5, -0.25, -1.75])
+    want = [1, 0.8671875, 0.5625, 0.2265625, 0, -0.0703125, -0.0625, -0.0234375, 0, 0, 0.8671875, -0.0234375]
+    np.testing.assert_allclose(D.cubic(xs), want, atol=1e-15)
+
+
+def test_contributions_halving_and_doubling_hand_weights():
+    # x1/2 with antialiasing: kernel widened to 8 taps, 0.5 * cubic(0.5 d) at d = +-0.5 ... +-3.5
+    w, idx = D.resize_contributions(16, 8, 0.5)
+    assert w.shape == (8, 8)
+    np.testing.assert_allclose(w[3], np.array([-3, -9, 29, 111, 111, 29, -9, -3]) / 256, atol=1e-15)
+    np.testing.assert_array_equal(idx[3], np.arange(3, 11))  # output 4 (1-based) centred at 7.5
+    np.testing.assert_allclose(w.sum(axis=1), 1, atol=1e-14)
+    # symmetric border: 1-based taps -2..5 of the first output fold to 0-based 2,1,0,0,1,2,3,4
+    np.testing.assert_array_equal(idx[0], [2, 1, 0, 0, 1, 2, 3, 4])
+    # x2: output centre maps to input 0.75 + k/2; taps cubic(1.75), cubic(0.75), cubic(0.25), cubic(1.25)
+    w, idx = D.resize_contributions(8, 16, 2.0)
+    np.testing.assert_allclose(w[4], np.array([-6, 58, 222, -18]) / 256, atol=1e-15)
+    np.testing.assert_array_equal(idx[4], [0, 1, 2, 3])  # output 5 (1-based) sits at input 2.75
+
+
+def test_imresize_matches_naive_reference_both_paths():
+    rng = np.random.default_rng(0)
+    img = rng.random((9, 11))
+    for scale in (0.25, 0.3, 0.5, 1 / 3, 0.77, 1.5, 2, 3):
+        oh, ow = math.ceil(9 * scale), math.ceil(11 * scale)
+        tmp = np.stack([_naive_matlab_resize_1d(img[:, j], oh, scale) for j in range(11)], axis=1)
+        ref = np.stack([_naive_matlab_resize_1d(tmp[i], ow, scale) for i in range(oh)], axis=0)
+        np.testing.assert_allclose(D.imresize(img, scale), ref, atol=1e-12, err_msg=f"numpy {scale}")
+        out_t = D.imresize(torch.from_numpy(img), scale)
+        np.testing.assert_allclose(out_t.numpy(), ref, atol=1e-12, err_msg=f"torch {scale}")
+
+
+@pytest.mark.parametrize("shape,scale,want", [((5, 7), 0.25, (2, 2)), ((5, 7), 0.3, (2, 3)),
+                                              ((5, 7), 3, (15, 21)), ((17, 23), 0.5, (9, 12)),
+                                              ((2, 3), 0.1, (1, 1))])
+def test_output_size_is_ceil(shape, scale, want):
+    assert D.imresize(np.zeros(shape + (3,), np.float32), scale).shape == want + (3,)
+    assert tuple(D.imresize(torch.zeros((3,) + shape), scale).shape) == (3,) + want
+
+
+def test_output_shape_argument_and_per_axis_scale():
+    img = np.random.default_rng(1).random((8, 12, 3))
+    a = D.imresize(img, output_shape=(4, 3))
+    b = D.imresize(img, (0.5, 0.25))
+    assert a.shape == (4, 3, 3)
+    np.testing.assert_allclose(a, b, atol=1e-12)
+
+
+def test_constant_stays_constant():
+    for scale in (0.25, 0.3, 2, 4):
+        img = np.full((10, 13, 3), 0.37)
+        np.testing.assert_allclose(D.imresize(img, scale), 0.37, atol=1e-12)
+        np.testing.assert_allclose(D.imresize(torch.full((2, 3, 10, 13), 0.37), scale).numpy(), 0.37, atol=1e-6)
+        u8 = np.full((10, 13, 3), 200, np.uint8)
+        assert np.all(D.imresize(u8, scale) == 200)
+
+
+def test_linear_ramp_reproduced_away_from_borders():
+    rows, cols = np.mgrid[1:21, 1:25].astype(np.float64)  # 1-based coordinates
+    img = 0.3 * rows - 0.2 * cols + 1.0
+    for scale in (2.0, 4.0, 0.5):
+        out = D.imresize(img, scale)
+        oy, ox = np.mgrid[1:out.shape[0] + 1, 1:out.shape[1] + 1].astype(np.float64)
+        uy, ux = oy / scale + 0.5 * (1 - 1 / scale), ox / scale + 0.5 * (1 - 1 / scale)
+        want = 0.3 * uy - 0.2 * ux + 1.0
+        m = int(3 * max(scale, 1 / scale))  # skip pixels whose taps touch the mirrored border
+        np.testing.assert_allclose(out[m:-m, m:-m], want[m:-m, m:-m], atol=1e-12)
+
+
+def test_halving_a_block_image_is_a_five_tap_filter_of_block_values():
+    # A 2x2-block-constant image shrunk by exactly 1/2: the taps -3 | -9, 29 | 111, 111 | 29, -9 | -3
+    # (/256) group by block, so each axis sees the block filter [-3, 20, 222, 20, -3] / 256.
+    rng = np.random.default_rng(2)
+    blocks = rng.random((10, 12))
+    img = np.kron(blocks, np.ones((2, 2)))
+    out = D.imresize(img, 0.5)
+    f = np.array([-3, 20, 222, 20, -3]) / 256
+    want = scipy.ndimage.correlate1d(scipy.ndimage.correlate1d(blocks, f, axis=0), f, axis=1)
+    np.testing.assert_allclose(out[2:-2, 2:-2], want[2:-2, 2:-2], atol=1e-12)
+    # ... so block values that vary linearly come back exactly
+    lin = np.add.outer(np.arange(10) * 0.1, np.arange(12) * 0.05)
+    out = D.imresize(np.kron(lin, np.ones((2, 2))), 0.5)
+    np.testing.assert_allclose(out[2:-2, 2:-2], lin[2:-2, 2:-2], atol=1e-12)
+
+
+def test_numpy_torch_batch_and_dtypes_agree():
+    rng = np.random.default_rng(3)
+    imgs = rng.random((2, 12, 10, 3)).astype(np.float32)
+    batch = torch.from_numpy(imgs).permute(0, 3, 1, 2)
+    out_b = D.imresize(batch, 0.25)
+    assert out_b.dtype == torch.float32 and out_b.shape == (2, 3, 3, 3)
+    for n in range(2):
+        out_np = D.imresize(imgs[n], 0.25)
+        assert out_np.dtype == np.float32
+        np.testing.assert_allclose(out_b[n].permute(1, 2, 0).numpy(), out_np, atol=1e-6)
+        np.testing.assert_allclose(D.imresize(batch[n], 0.25).numpy(), out_b[n].numpy(), atol=1e-6)
+        # 2-D numpy (one channel) == that channel of the colour result
+        np.testing.assert_allclose(D.imresize(imgs[n][..., 1], 0.25), out_np[..., 1], atol=1e-6)
+    assert D.imresize(imgs[0].astype(np.float64), 2).dtype == np.float64
+
+
+def test_float_not_clamped_uint8_rounded_like_matlab():
+    img = np.zeros((8, 8))
+    img[:, 4:] = 1.0  # a step overshoots with the cubic kernel
+    out = D.imresize(img, 2)
+    assert out.max() > 1.0 and out.min() < 0.0
+    u8 = (img * 255).astype(np.uint8)
+    out8 = D.imresize(u8, 2)
+    assert out8.dtype == np.uint8
+    np.testing.assert_array_equal(out8, np.clip(np.floor(out * 255 + 0.5), 0, 255))
+    t8 = D.imresize(torch.from_numpy(u8), 2)
+    assert t8.dtype == torch.uint8
+    np.testing.assert_array_equal(t8.numpy(), out8)
+
+
+def test_imresize_gradient_flows():
+    x = torch.rand(1, 3, 8, 8, requires_grad=True)
+    D.imresize(x, 0.5).sum().backward()
+    # every output row/column of weights sums to 1, so the total gradient equals #outputs
+    assert x.grad is not None and abs(float(x.grad.sum()) - 3 * 4 * 4) < 1e-4
+
+
+def test_imresize_bad_input_errors():
+    img = np.zeros((4, 4, 3), np.float32)
+    with pytest.raises(D.DegradationError, match="exactly one"):
+        D.imresize(img)
+    with pytest.raises(D.DegradationError, match="exactly one"):
+        D.imresize(img, 0.5, output_shape=(2, 2))
+    with pytest.raises(D.DegradationError, match="positive"):
+        D.imresize(img, -1)
+    with pytest.raises(D.DegradationError, match="dtype"):
+        D.imresize(img.astype(np.int32), 0.5)
+    with pytest.raises(D.DegradationError, match="shape"):
+        D.imresize(np.zeros(5), 0.5)
+    with pytest.raises(ValueError):  # DegradationError is a ValueError and an SrlibError
+        D.imresize(torch.zeros(1, 1, 1, 1, 1), 0.5)
+    assert issubclass(D.DegradationError, SrlibError)
+
+
+def test_shift_image_integer_is_roll_and_subpixel_is_cubic():
+    rng = np.random.default_rng(4)
+    img = (rng.random((9, 11, 3)) * 255).astype(np.uint8)
+    np.testing.assert_array_equal(D.shift_image(img, 1, 2), np.roll(img, (1, 2), axis=(0, 1)))
+    np.testing.assert_array_equal(D.shift_image(img, -3, 0), np.roll(img, -3, axis=0))
+    ramp = np.tile(np.arange(16, dtype=np.float64), (4, 1))
+    out = D.shift_image(ramp, 0, 0.5)  # a linear ramp is reproduced exactly by the cubic kernel
+    np.testing.assert_allclose(out[:, 3:-3], ramp[:, 3:-3] - 0.5, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- kernels
+
+def _all_kernels():
+    return [D.gaussian_kernel(11, 1.5), D.gaussian_kernel(11, 2.0, 0.7, 0.6),
+            D.generalized_gaussian_kernel(9, 1.2, 2.0, -0.4, 0.6),
+            D.generalized_gaussian_kernel(9, 1.2, None, 0.0, 3.0),
+            D.plateau_kernel(13, 1.0, 2.5, 1.1, 1.5), D.plateau_kernel(7, 1.3, beta=2.0),
+            D.sinc_kernel(15, math.pi / 3), D.sinc_kernel(7, 2.0, pad_to=21)]
+
+
+def test_kernels_sum_to_one_odd_and_point_symmetric():
+    for k in _all_kernels():
+        assert k.shape[0] == k.shape[1] and k.shape[0] % 2 == 1
+        assert abs(k.sum() - 1) < 1e-12
+        np.testing.assert_allclose(k, k[::-1, ::-1], atol=1e-15)  # c -> -c leaves c^T S c unchanged
+
+
+def test_gaussian_hand_values_isotropic_and_rotation():
+    g = np.exp(-np.arange(-2, 3) ** 2 / (2 * 1.3**2))
+    np.testing.assert_allclose(D.gaussian_kernel(5, 1.3), np.outer(g, g) / np.outer(g, g).sum(), atol=1e-15)
+    for theta in (0.0, 0.3, 1.0, -2.5):
+        np.testing.assert_allclose(D.gaussian_kernel(9, 1.7, 1.7, theta), D.gaussian_kernel(9, 1.7), atol=1e-14)
+    a, b = D.gaussian_kernel(11, 2.5, 0.8, math.pi / 2), D.gaussian_kernel(11, 0.8, 2.5, 0.0)
+    np.testing.assert_allclose(a, b, atol=1e-14)
+    np.testing.assert_allclose(D.gaussian_kernel(11, 2.5, 0.8, 0.0).T, b, atol=1e-14)
+    wide = D.gaussian_kernel(11, 2.5, 0.8, 0.0)
+    assert wide[5, 8] > wide[8, 5]  # sigma_x acts along columns (x)
+
+
+def test_generalized_and_plateau_hand_values():
+    np.testing.assert_allclose(D.generalized_gaussian_kernel(7, 1.4, 0.9, 0.3, beta=1.0),
+                               D.gaussian_kernel(7, 1.4, 0.9, 0.3), atol=1e-14)
+    # plateau, isotropic, k=3: raw values 1 / (1 + (r^2 / s^2)^beta) for r^2 in {0, 1, 2}
+    s, beta = 1.2, 1.5
+    raw = lambda r2: 1 / (1 + (r2 / s**2) ** beta)  # noqa: E731
+    want = np.array([[raw(2), raw(1), raw(2)], [raw(1), raw(0), raw(1)], [raw(2), raw(1), raw(2)]])
+    np.testing.assert_allclose(D.plateau_kernel(3, s, beta=beta), want / want.sum(), atol=1e-15)
+    # generalized Gaussian, beta = 2: exp(-0.5 (r^2/s^2)^2)
+    g = lambda r2: math.exp(-0.5 * (r2 / s**2) ** 2)  # noqa: E731
+    want = np.array([[g(2), g(1), g(2)], [g(1), g(0), g(1)], [g(2), g(1), g(2)]])
+    np.testing.assert_allclose(D.generalized_gaussian_kernel(3, s, beta=2.0), want / want.sum(), atol=1e-15)
+
+
+def test_sinc_kernel_is_low_pass():
+    omega = math.pi / 2
+    k = D.sinc_kernel(21, omega)
+    assert k.min() < 0  # ringing lobes
+    spec = np.abs(np.fft.fftshift(np.fft.fft2(k, s=(64, 64))))
+    f = np.fft.fftshift(np.fft.fftfreq(64)) * 2 * math.pi
+    rad = np.hypot(f[None, :], f[:, None])
+    passband, stopband = spec[rad < 0.7 * omega].mean(), spec[(rad > 1.4 * omega) & (rad < math.pi)].mean()
+    assert passband > 0.9 and stopband < 0.1, (passband, stopband)
+    raw_centre = omega**2 / (4 * math.pi)  # value at r = 0 before normalisation
+    from scipy.special import j1
+    raw_edge = omega * j1(omega * 1.0) / (2 * math.pi * 1.0)
+    assert abs(k[10, 11] / k[10, 10] - raw_edge / raw_centre) < 1e-12
+
+
+def test_random_mixed_kernel_deterministic_and_typed():
+    a = D.random_mixed_kernel(np.random.default_rng(5))
+    b = D.random_mixed_kernel(np.random.default_rng(5))
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (21, 21) and abs(a.sum() - 1) < 1e-12
+    iso = D.random_mixed_kernel(np.random.default_rng(6), 9, kernel_list=("iso",), kernel_prob=(1,), pad_to=0)
+    assert iso.shape == (9, 9)
+    np.testing.assert_allclose(iso, iso.T, atol=1e-15)
+    sinc = D.random_mixed_kernel(np.random.default_rng(7), 11, sinc_prob=1.0)
+    assert sinc.shape == (21, 21) and sinc.min() < 0
+    kinds = {D.random_mixed_kernel(np.random.default_rng(s)).min() < 0 for s in range(5)}
+    assert kinds == {False}  # Gaussian-family kernels are non-negative
+    with pytest.raises(D.DegradationError, match="unknown kernel"):
+        D.random_mixed_kernel(0, 7, kernel_list=("box",), kernel_prob=(1,))
+    with pytest.raises(D.DegradationError, match="odd"):
+        D.gaussian_kernel(8, 1.0)
+
+
+# ----------------------------------------------------------------------------- filter2d
+
+def test_filter2d_matches_scipy_mirror_and_keeps_constants():
+    rng = np.random.default_rng(8)
+    img = rng.random((12, 10, 3))
+    k = D.gaussian_kernel(5, 1.0, 2.0, 0.4)
+    out = D.filter2d(img, k)
+    ref = np.stack([scipy.ndimage.correlate(img[..., c], k, mode="mirror") for c in range(3)], axis=2)
+    np.testing.assert_allclose(out, ref, atol=1e-12)
+    np.testing.assert_allclose(D.filter2d(np.full((6, 7, 3), 0.4), D.sinc_kernel(9, 1.0)), 0.4, atol=1e-12)
+    t = torch.from_numpy(img).permute(2, 0, 1).float()
+    np.testing.assert_allclose(D.filter2d(t, torch.from_numpy(k)).permute(1, 2, 0).numpy(), ref, atol=1e-5)
+    delta = np.zeros((3, 3))
+    delta[1, 1] = 1
+    np.testing.assert_array_equal(D.filter2d((img * 255).astype(np.uint8), delta), (img * 255).astype(np.uint8))
+
+
+def test_filter2d_batch_kernels_and_tiny_images():
+    rng = np.random.default_rng(9)
+    x = torch.rand(2, 3, 8, 9)
+    ks = torch.from_numpy(np.stack([D.gaussian_kernel(5, 0.8), D.plateau_kernel(5, 1.5, beta=1.2)]))
+    out = D.filter2d(x, ks)
+    for n in range(2):
+        np.testing.assert_allclose(out[n].numpy(), D.filter2d(x[n], ks[n]).numpy(), atol=1e-6)
+    tiny = rng.random((3, 4))  # kernel much larger than the image: reflection repeats
+    k = D.gaussian_kernel(21, 3.0)
+    ref = scipy.ndimage.correlate(np.pad(tiny, 10, mode="reflect"), k, mode="constant")[10:-10, 10:-10]
+    np.testing.assert_allclose(D.filter2d(tiny, k), ref, atol=1e-12)
+    # a kernel zero-padded to 21x21 (as Real-ESRGAN stores them) filters exactly like the bare one
+    np.testing.assert_array_equal(D.filter2d(tiny, D.sinc_kernel(5, 2.0, pad_to=21)),
+                                  D.filter2d(tiny, D.sinc_kernel(5, 2.0)))
+    with pytest.raises(D.DegradationError, match="odd"):
+        D.filter2d(tiny, np.ones((4, 4)) / 16)
+
+
+def test_gaussian_blur_default_size():
+    img = np.random.default_rng(10).random((16, 16))
+    np.testing.assert_allclose(D.gaussian_blur(img, 1.5), D.filter2d(img, D.gaussian_kernel(11, 1.5)), atol=0)
+
+
+# ----------------------------------------------------------------------------- noise and JPEG
+
+def test_gaussian_noise_std_matches_sigma_on_255_scale():
+    img = np.full((128, 128, 3), 0.5, np.float32)
+    out = D.gaussian_noise(img, 10.0, np.random.default_rng(11))
+    assert out.dtype == np.float32
+    assert abs((out - img).std() - 10 / 255) < 0.03 * 10 / 255
+    assert abs((out - img).mean()) < 1e-3
+    gray = D.gaussian_noise(img, 10.0, np.random.default_rng(11), gray=True)
+    np.testing.assert_array_equal(gray[..., 0], gray[..., 2])
+    np.testing.assert_array_equal(out, D.gaussian_noise(img, 10.0, np.random.default_rng(11)))
+    u8 = D.gaussian_noise(np.full((8, 8, 3), 250, np.uint8), 50.0, 0)
+    assert u8.dtype == np.uint8 and u8.max() == 255  # clipped, not wrapped
+
+
+def test_poisson_noise_variance_scales_with_intensity():
+    img = np.zeros((96, 96, 3), np.float32)
+    img[:, :40] = 0.2
+    img[:, 40:80] = 0.8
+    img[:, 80:] = (np.arange(96 * 16 * 3).reshape(96, 16, 3) % 200 / 255.0)  # > 128 levels -> V = 256
+    out = D.poisson_noise(img, 1.0, np.random.default_rng(12))
+    v_lo, v_hi = (out - img)[:, :40].var(), (out - img)[:, 40:80].var()
+    np.testing.assert_allclose([v_lo, v_hi], [0.2 / 256, 0.8 / 256], rtol=0.08)
+    assert 3.3 < v_hi / v_lo < 4.8
+    half = D.poisson_noise(img, 0.5, np.random.default_rng(12))
+    np.testing.assert_allclose((half - img)[:, 40:80].var(), v_hi / 4, rtol=0.02)
+    gray = D.poisson_noise(img, 1.0, np.random.default_rng(13), gray=True)
+    np.testing.assert_allclose((gray - img)[:, :80, 0], (gray - img)[:, :80, 1], atol=1e-6)
+
+
+def test_jpeg_quality_orders_error():
+    yy, xx = np.mgrid[0:48, 0:48] / 48.0
+    img = np.stack([0.5 + 0.4 * np.sin(6 * xx), 0.5 + 0.4 * np.cos(5 * yy), 0.3 + 0.3 * xx * yy], axis=2)
+    img[20:28, 10:40] = 0.9  # an edge for ringing
+    img = img.astype(np.float32)
+    err = {q: np.abs(D.jpeg(img, q) - img).mean() for q in (10, 40, 90, 100)}
+    assert err[10] > err[40] > err[90] > err[100]
+    assert err[100] < 2.5 / 255
+    out = D.jpeg(img, 100)
+    assert out.dtype == np.float32 and out.shape == img.shape
+    u8 = (img * 255).round().astype(np.uint8)
+    assert D.jpeg(u8, 50).dtype == np.uint8
+    assert D.jpeg(u8[..., 0], 50).shape == (48, 48)
+    with pytest.raises(D.DegradationError, match="quality"):
+        D.jpeg(img, 0)
+
+
+# ----------------------------------------------------------------------------- pipelines
+
+def _hr(h=48, w=40, seed=14):
+    yy, xx = np.mgrid[0:h, 0:w] / 8.0
+    rng = np.random.default_rng(seed)
+    img = np.stack([0.5 + 0.3 * np.sin(xx + yy), 0.5 + 0.3 * np.cos(xx), 0.4 + 0.2 * np.sin(yy)], axis=2)
+    return np.clip(img + 0.05 * rng.standard_normal(img.shape), 0, 1).astype(np.float32)
+
+
+def test_bicubic_degrade_and_modcrop():
+    hr = _hr()
+    np.testing.assert_array_equal(D.bicubic_degrade(hr, 4), D.imresize(hr, 0.25))
+    u8 = (hr * 255).round().astype(np.uint8)
+    lr = D.bicubic_degrade(u8, 4)
+    assert lr.dtype == np.uint8 and lr.shape == (12, 10, 3)
+    with pytest.raises(D.DegradationError, match="modcrop"):
+        D.bicubic_degrade(hr[:47], 4)
+    assert D.modcrop(hr[:47, :39], 4).shape == (44, 36, 3)
+    with pytest.raises(D.DegradationError, match="positive integer"):
+        D.bicubic_degrade(hr, 2.5)
+
+
+def test_blur_noise_jpeg():
+    hr = (_hr() * 255).round().astype(np.uint8)
+    a = D.blur_noise_jpeg(hr, 4, sigma_blur=1.6, noise_sigma=8.0, jpeg_quality=50, rng=np.random.default_rng(1))
+    b = D.blur_noise_jpeg(hr, 4, sigma_blur=1.6, noise_sigma=8.0, jpeg_quality=50, rng=np.random.default_rng(1))
+    assert a.dtype == np.uint8 and a.shape == (12, 10, 3)
+    np.testing.assert_array_equal(a, b)
+    # with noise and JPEG off it is exactly blur then MATLAB bicubic
+    f = _hr()
+    clean = D.blur_noise_jpeg(f, 4, sigma_blur=1.2, noise_sigma=0, jpeg_quality=None)
+    np.testing.assert_allclose(clean, np.clip(D.imresize(D.gaussian_blur(f, 1.2), 0.25), 0, 1), atol=1e-6)
+
+
+def test_second_order_shape_range_determinism():
+    hr = _hr()
+    a = D.second_order_degrade(hr, 4, np.random.default_rng(0))
+    b = D.second_order_degrade(hr, 4, np.random.default_rng(0))
+    c = D.second_order_degrade(hr, 4, np.random.default_rng(1))
+    assert a.shape == (12, 10, 3) and a.dtype == np.float32
+    assert a.min() >= 0 and a.max() <= 1
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a - c).max() > 1 / 255
+    np.testing.assert_allclose(a * 255, np.round(a * 255), atol=1e-4)  # on the 8-bit grid
+    assert D.second_order_degrade(hr, 2, 3).shape == (24, 20, 3)
+    with pytest.raises(D.DegradationError, match="RGB"):
+        D.second_order_degrade(hr[..., 0], 4, 0)
+
+
+def test_second_order_with_everything_off_is_area_downscale():
+    cfg = D.SecondOrderConfig(kernel_list=("iso",), kernel_prob=(1,), sinc_prob=0.0, blur_sigma=(0.05, 0.06),
+                              resize_prob=(0, 0, 1), gaussian_noise_prob=1.0, noise_range=(0, 0),
+                              jpeg_range=(100, 100), second_blur_prob=0.0, resize_prob2=(0, 0, 1),
+                              gaussian_noise_prob2=1.0, noise_range2=(0, 0), jpeg_range2=(100, 100),
+                              final_sinc_prob=0.0, resize_modes=("area",))
+    hr = np.repeat(_hr()[..., :1], 3, axis=2)  # gray: JPEG's chroma subsampling has nothing to lose
+    out = D.second_order_degrade(hr, 4, np.random.default_rng(2), cfg)
+    area = hr.reshape(12, 4, 10, 4, 3).mean(axis=(1, 3))
+    assert np.abs(out - area).max() < 3.0 / 255  # only two q=100 JPEG passes and 8-bit rounding
+
+
+def test_hidden_degradation_fixed_and_different_from_bicubic():
+    hr = _hr()
+    a, b = D.hidden_degradation(hr, 4), D.hidden_degradation(hr, 4)
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (12, 10, 3) and a.dtype == np.float32
+    bic = np.clip(D.bicubic_degrade(hr, 4), 0, 1)
+    diff = np.abs(a - bic).mean()
+    assert 2 / 255 < diff < 40 / 255, diff
+    u8 = D.hidden_degradation((hr * 255).round().astype(np.uint8), 4)
+    assert u8.dtype == np.uint8 and u8.shape == (12, 10, 3)
