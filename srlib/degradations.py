@@ -36,11 +36,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .errors import SrlibError
-
-
-class DegradationError(SrlibError, ValueError):
-    """An image, kernel or parameter that a degradation cannot use (wrong shape, dtype, range)."""
+from .errors import DegradationError
 
 
 # --------------------------------------------------------------------------------------------

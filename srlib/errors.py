@@ -23,6 +23,10 @@ class DatasetError(SrlibError, ValueError):
     """An unknown data set or split, or an image that cannot be used as asked (too small, ...)."""
 
 
+class DegradationError(SrlibError, ValueError):
+    """An image, kernel or parameter that a degradation cannot use (wrong shape, dtype, range)."""
+
+
 class WeightsError(SrlibError, ValueError):
     """A weight or checkpoint file is missing, corrupt, or does not fit the architecture."""
 
