@@ -55,6 +55,8 @@ def compare(images: Mapping[str, np.ndarray], box: Box | None = None, *, titles_
 
     ``images`` maps a label to an image; images of a smaller size than the largest (an LR input)
     are shown enlarged with nearest-neighbour sampling to the common size so the box lines up.
+    Without ``box``, the zoom goes to the most detailed region of the first full-size image
+    (put the ground truth first).
     ``titles_extra`` adds a second title line per label (e.g. "PSNR-Y 27.31 dB").
     """
     import matplotlib.pyplot as plt
@@ -65,8 +67,10 @@ def compare(images: Mapping[str, np.ndarray], box: Box | None = None, *, titles_
     H = max(a.shape[0] for a in arrays)
     W = max(a.shape[1] for a in arrays)
     arrays = [a if a.shape[:2] == (H, W) else upsample_nearest(a, (H, W)) for a in arrays]
-    if box is None:
-        box = auto_box(arrays[-1], size=max(16, min(H, W) // 5))
+    if box is None:  # the most detailed region of the first image given at full size
+        reference = next(a for a, o in zip(arrays, (images[k] for k in labels))
+                         if _as_uint8(o).shape[:2] == (H, W))
+        box = auto_box(reference, size=max(16, min(H, W) // 5))
     top, left, bh, bw = box
     n = len(arrays)
     fig, axes = plt.subplots(2, n, figsize=(2.6 * n, 5.4), squeeze=False,
