@@ -191,11 +191,12 @@ def run_course(*, profile: str, notebooks_dir: Path = DEFAULT_NOTEBOOKS, only=No
                timeout: float | None = None, log=print) -> list[Result]:
     """Run the selected notebooks (``jobs`` at a time) and write ``out_dir/summary.{md,json}``."""
     get_profile(profile)  # a wrong name fails here, before any kernel starts
-    notebooks = list_notebooks(Path(notebooks_dir), only)
+    notebooks = list_notebooks(Path(notebooks_dir).resolve(), only)
     if not notebooks:
         raise SystemExit(f"error: no notebooks found in {notebooks_dir}")
-    out_dir = Path(out_dir)
-    figures_dir = Path(figures_dir)
+    # absolute paths: each notebook runs with notebooks/ as its working directory
+    out_dir = Path(out_dir).resolve()
+    figures_dir = Path(figures_dir).resolve()
     figures_dir.mkdir(parents=True, exist_ok=True)
     jupyter_path = install_kernel(out_dir / ".jupyter")
     timeout = timeout or DEFAULT_TIMEOUT[profile]

@@ -67,3 +67,15 @@ def test_wrong_profile_and_unknown_notebook(tmp_path):
     (tmp_path / "00_a.ipynb").write_text("{}")
     with pytest.raises(SystemExit, match="no notebook matches 07"):
         course.list_notebooks(tmp_path, ["07"])
+
+
+def test_relative_output_folders_resolve_from_the_callers_cwd(tmp_path, monkeypatch):
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    _write_nb(nbdir / "00_rel.ipynb", "import pathlib; pathlib.Path(figures_dir, 'x.txt').write_text('1')")
+    monkeypatch.chdir(tmp_path)
+    (res,) = course.run_course(profile="smoke", notebooks_dir="notebooks", figures_dir="figs",
+                               out_dir="build/nb", log=lambda *a: None)
+    assert res.ok, res.error
+    assert (tmp_path / "figs" / "x.txt").exists()
+    assert (tmp_path / "build" / "nb" / "00_rel.ipynb").exists()
