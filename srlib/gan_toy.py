@@ -842,6 +842,7 @@ def plot_generator_gradients(measured: dict | None = None, title: str | None = N
             b.scatter(df, gn, s=4, alpha=0.5, label=label,
                       color=colors.get(label.split()[0], None), linewidths=0)
         b.set_yscale("log")
+        b.ticklabel_format(axis="x", style="sci", scilimits=(-3, 3))
         b.set_xlabel("D(G(z)) per sample")
         b.set_ylabel("|d loss / d G(z)|")
         b.set_title("measured on a discriminator that is winning", fontsize=9)
