@@ -109,7 +109,8 @@ def _kill_tree(pid: int) -> None:
 
 
 def run_one(nb: Path, *, profile: str, seed: int, device: str, figures_dir: Path, out_dir: Path,
-            timeout: float, jupyter_path: Path, extra_params: dict | None = None) -> Result:
+            timeout: float, jupyter_path: Path, extra_params: dict | None = None,
+            threads: int | None = None) -> Result:
     """Execute one notebook in a child process; measure wall time and peak memory of its tree."""
     import psutil
 
@@ -124,6 +125,8 @@ def run_one(nb: Path, *, profile: str, seed: int, device: str, figures_dir: Path
     env = dict(os.environ, JUPYTER_PATH=os.pathsep.join(
         [str(jupyter_path)] + [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]),
         MPLBACKEND="Agg", SRLIB_HEADLESS="1", PYDEVD_DISABLE_FILE_VALIDATION="1")
+    if threads and "OMP_NUM_THREADS" not in os.environ:
+        env["OMP_NUM_THREADS"] = str(threads)
     start = time.time()
     proc = subprocess.Popen(cmd, cwd=nb.parent, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
@@ -203,9 +206,14 @@ def run_course(*, profile: str, notebooks_dir: Path = DEFAULT_NOTEBOOKS, only=No
     log(f"running {len(notebooks)} notebook(s), profile={profile}, jobs={jobs}, "
         f"timeout={timeout:.0f}s each, figures -> {figures_dir}, executed -> {out_dir}")
 
+    # Notebooks running side by side share the cores: torch's default of one thread per core in
+    # each of them oversubscribes the machine (measured ~3x slower steps on 2 cores), so each
+    # job gets its share unless OMP_NUM_THREADS is set by the caller.
+    threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+
     def job(nb: Path) -> Result:
         res = run_one(nb, profile=profile, seed=seed, device=device, figures_dir=figures_dir,
-                      out_dir=out_dir, timeout=timeout, jupyter_path=jupyter_path)
+                      out_dir=out_dir, timeout=timeout, jupyter_path=jupyter_path, threads=threads)
         log(f"  {res.notebook}: {'ok' if res.ok else 'FAILED'} in {res.seconds:.1f} s, "
             f"peak {res.peak_mb:.0f} MB" + (f"\n    {res.error}" if res.error else ""))
         return res

@@ -1,6 +1,7 @@
 """The course runner: explicit kernel, injected parameters, out dir, failures named."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -26,7 +27,8 @@ def test_runner_injects_parameters_and_reports_failures(tmp_path):
     _write_nb(nbdir / "00_ok.ipynb",
               "import os, sys, pathlib\n"
               "pathlib.Path(figures_dir, 'seen.json').write_text("
-              "__import__('json').dumps([profile, seed, os.getcwd(), sys.executable]))")
+              "__import__('json').dumps([profile, seed, os.getcwd(), sys.executable, "
+              "os.environ.get('OMP_NUM_THREADS')]))")
     _write_nb(nbdir / "01_bad.ipynb", "x = 1", "raise RuntimeError('broken on purpose')")
     figs, out = tmp_path / "figs", tmp_path / "out"
     proc = subprocess.run([sys.executable, "-m", "srlib.course", "--profile", "smoke",
@@ -37,7 +39,10 @@ def test_runner_injects_parameters_and_reports_failures(tmp_path):
     assert "FAILED 01_bad" in proc.stderr
     assert "RuntimeError: broken on purpose" in proc.stderr
     assert "| 00_ok | ok |" in proc.stdout
-    profile, seed, cwd, exe = json.loads((figs / "seen.json").read_text())
+    profile, seed, cwd, exe, threads = json.loads((figs / "seen.json").read_text())
+    # two notebooks side by side share the cores instead of each taking all of them
+    expected = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // 2))
+    assert threads == expected
     assert profile == "smoke" and seed == 0
     assert cwd == str(nbdir)
     assert exe == sys.executable  # the kernel is the interpreter that runs the course
