@@ -364,10 +364,20 @@ def test_cache_key_is_canonical_and_versioned(monkeypatch):
 
     key = cache_key({"b": 1, "a": [1, 2]})
     expected = hashlib.sha256(
-        ('{"config":{"a":[1,2],"b":1},"srlib":"%s","type":"dict"}' % srlib.__version__).encode()).hexdigest()
+        ('{"code":"%s","config":{"a":[1,2],"b":1},"srlib":"%s","type":"dict"}'
+         % (cache.code_fingerprint(), srlib.__version__)).encode()).hexdigest()
     assert key == expected == cache_key({"a": (1, 2), "b": 1})
     monkeypatch.setattr(cache, "__version__", "9.9.9")
     assert cache_key({"b": 1, "a": [1, 2]}) != key
+
+
+def test_cache_key_changes_when_srlib_code_changes(monkeypatch):
+    import srlib.train.cache as cache
+
+    key = cache_key({"a": 1})
+    assert len(cache.code_fingerprint()) == 64
+    monkeypatch.setattr(cache, "code_fingerprint", lambda: "0" * 64)
+    assert cache_key({"a": 1}) != key
     with pytest.raises(TypeError, match="dataclass"):
         cache_key(42)
 

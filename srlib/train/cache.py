@@ -9,8 +9,10 @@ looks in the cache first::
     run.history                       # its loss history, either way
 
 The key is the sha256 of a canonical JSON (sorted keys, no spaces) of
-``{"type": <config class name>, "config": dataclasses.asdict(config), "srlib": __version__}``:
-change any field (or upgrade srlib) and the model is retrained. Each entry is a folder
+``{"type": <config class name>, "config": dataclasses.asdict(config), "srlib": __version__,
+"code": <sha256 of srlib's source files>}``: change any field, upgrade srlib, or edit its code
+and the model is retrained (a version number alone does not change while the course is being
+developed, and a model trained by older code must never be taken for a current one). Each entry is a folder
 ``<cache>/<key>/`` with ``models.pt`` (state dicts, read back with ``weights_only=True``),
 ``history.json`` and ``config.json``; it is written into a temporary folder and renamed into
 place, so a crash never leaves a half entry that looks complete.
@@ -29,6 +31,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -47,15 +50,27 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "srlib" / "models"
 
 
+@lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """sha256 over the paths and contents of every ``.py`` file of the installed srlib."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def config_payload(config) -> dict:
-    """What the key is computed from: config class name, its fields, srlib version."""
+    """What the key is computed from: config class name, its fields, srlib version and code."""
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
         fields = dataclasses.asdict(config)
     elif isinstance(config, Mapping):
         fields = dict(config)
     else:
         raise TypeError(f"config must be a dataclass instance or a dict, got {type(config).__name__}")
-    return {"type": type(config).__qualname__, "config": fields, "srlib": __version__}
+    return {"type": type(config).__qualname__, "config": fields, "srlib": __version__,
+            "code": code_fingerprint()}
 
 
 def canonical_json(obj) -> str:
