@@ -5,7 +5,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PROFILE ?= standard
 JOBS ?= 1
-FIGURES_DIR ?= figures
+# Only the standard profile writes the committed figures/; other profiles write beside the
+# executed notebooks so that a quick smoke run never overwrites them.
+FIGURES_DIR ?= $(if $(filter standard,$(PROFILE)),figures,build/figures/$(PROFILE))
 OUT_DIR ?= build/notebooks
 ONLY ?=
 # torch/torchvision are installed first and explicitly so that pip takes the builds this
