@@ -37,6 +37,7 @@ import numpy as np
 from scipy.ndimage import convolve
 from scipy.special import gamma
 
+from .degradations import imresize
 from .errors import DatasetError, WeightsError
 from .metrics import rgb_to_y, to_batch_255
 
@@ -85,33 +86,11 @@ def mscn(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (y - mu) / (sigma + 1.0), sigma
 
 
-def _cubic(x: np.ndarray) -> np.ndarray:
-    """Keys' cubic kernel with a = -0.5, as MATLAB ``imresize``."""
-    ax = np.abs(x)
-    return np.where(ax <= 1, 1.5 * ax**3 - 2.5 * ax**2 + 1,
-                    np.where(ax <= 2, -0.5 * ax**3 + 2.5 * ax**2 - 4 * ax + 2, 0.0))
-
-
 def half_size(y: np.ndarray) -> np.ndarray:
-    """MATLAB ``imresize(y, 0.5)`` (bicubic, antialiased, symmetric borders) of a 2-D float image.
-
-    Output pixel ``i`` sits at input coordinate ``2i + 0.5`` (0-based); the antialiasing kernel
-    ``0.5 * cubic(0.5 d)`` spans 8 input pixels at distances d = +-0.5, +-1.5, +-2.5, +-3.5.
-    """
-    d = 3.5 - np.arange(8)
-    w = 0.5 * _cubic(0.5 * d)
-    w = w / w.sum()
-    out = y
-    for axis in (0, 1):
-        n = out.shape[axis]
-        m = (n + 1) // 2
-        pad = [(0, 0), (0, 0)]
-        pad[axis] = (4, 4)
-        p = np.pad(out, pad, mode="symmetric")
-        # input index 2i - 3 + k sits at padded index 2i + 1 + k
-        acc = sum(w[k] * np.take(p, np.arange(m) * 2 + 1 + k, axis=axis) for k in range(8))
-        out = acc
-    return out
+    """MATLAB ``imresize(y, 0.5)`` (bicubic, antialiased, symmetric borders) of a 2-D float
+    image, as the NIQE authors' code computes the second scale: srlib's MATLAB-compatible
+    :func:`srlib.degradations.imresize`."""
+    return imresize(np.asarray(y, dtype=np.float64), 0.5)
 
 
 _GAM = np.arange(0.2, 10.001, 0.001)

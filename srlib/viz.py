@@ -66,10 +66,10 @@ def compare(images: Mapping[str, np.ndarray], box: Box | None = None, *, titles_
     arrays = [_as_uint8(images[k]) for k in labels]
     H = max(a.shape[0] for a in arrays)
     W = max(a.shape[1] for a in arrays)
-    arrays = [a if a.shape[:2] == (H, W) else upsample_nearest(a, (H, W)) for a in arrays]
+    full_size = [a.shape[:2] == (H, W) for a in arrays]
+    arrays = [a if full else upsample_nearest(a, (H, W)) for a, full in zip(arrays, full_size)]
     if box is None:  # the most detailed region of the first image given at full size
-        reference = next(a for a, o in zip(arrays, (images[k] for k in labels))
-                         if _as_uint8(o).shape[:2] == (H, W))
+        reference = arrays[full_size.index(True)]
         box = auto_box(reference, size=max(16, min(H, W) // 5))
     top, left, bh, bw = box
     n = len(arrays)

@@ -27,8 +27,6 @@ choice, said in the notebook and its tables; the paper profile uses ``conv5_4``.
 
 from __future__ import annotations
 
-import dataclasses
-import time
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -38,11 +36,9 @@ from torch import nn
 
 from ..losses import PerceptualLoss, l1_loss, relativistic_d_loss, relativistic_g_loss
 from ..profiles import Profile, get_profile
-from ..runtime import pick_device
-from ..train import Trainer, cached_train
-from .psnr import (PSNRConfig, Trained, generator_state, load_generator, make_batch_fn,
-                   make_scheduler, train_psnr)
-from .srgan import _check_gan_config, _data_view, build_discriminator, resolve_vgg_weights
+from ..train import Trainer
+from .psnr import PSNRConfig, Trained
+from .srgan import _check_gan_config, fit_gan
 
 
 @dataclass(frozen=True)
@@ -149,30 +145,12 @@ def esrgan_step(trainer: Trainer, batch: dict, step: int, *, percep: nn.Module,
 def train_esrgan(cfg: ESRGANConfig, *, device: str | torch.device = "auto", cache_dir=None,
                  progress: bool = True, images=None) -> Trained:
     """Fine-tune ESRGAN from its PSNR-oriented RRDBNet (trained first, or from the cache)."""
-    cfg = dataclasses.replace(cfg, vgg_weights=resolve_vgg_weights(cfg.vgg_weights))
-    dev = device if isinstance(device, torch.device) else pick_device(device)
-    start = time.time()
-    init = train_psnr(cfg.psnr, device=dev, cache_dir=cache_dir, progress=progress, images=images)
-
-    def build_and_train(c: ESRGANConfig) -> Trainer:
-        torch.manual_seed(c.seed)
-        G = load_generator(c.psnr, generator_state(init.run), dev).train()
-        D = build_discriminator(c)
+    def make_step(c: ESRGANConfig, dev):
         percep = PerceptualLoss(dict(c.percep_layers), weights=c.vgg_weights,
                                 criterion=c.percep_criterion, perceptual_weight=c.percep_weight,
                                 seed=c.seed).to(dev)
-        opt_g = torch.optim.Adam(G.parameters(), lr=c.lr_g, betas=tuple(c.betas))
-        opt_d = torch.optim.Adam(D.parameters(), lr=c.lr_d, betas=tuple(c.betas))
-        step = partial(esrgan_step, percep=percep, pixel_weight=c.pixel_weight,
+        return partial(esrgan_step, percep=percep, pixel_weight=c.pixel_weight,
                        gan_weight=c.gan_weight)
-        trainer = Trainer({"G": G, "D": D}, {"G": opt_g, "D": opt_d}, step,
-                          schedulers={"G": make_scheduler(opt_g, c), "D": make_scheduler(opt_d, c)},
-                          ema={"G": c.ema_decay} if c.ema_decay is not None else None,
-                          device=dev, progress=progress, seed=c.seed,
-                          log_every=max(1, c.steps // 200))
-        trainer.fit(make_batch_fn(_data_view(c), images), c.steps)
-        return trainer
 
-    run = cached_train(cfg, build_and_train, cache_dir=cache_dir)
-    model = load_generator(cfg.psnr, generator_state(run), dev)
-    return Trained(model, run, cfg, time.time() - start)
+    return fit_gan(cfg, make_step, device=device, cache_dir=cache_dir, progress=progress,
+                   images=images)

@@ -193,28 +193,27 @@ def srgan_step(trainer: Trainer, batch: dict, step: int, *, content: nn.Module,
     return out
 
 
-def train_srgan(cfg: SRGANConfig, *, device: str | torch.device = "auto", cache_dir=None,
-                progress: bool = True, images=None) -> Trained:
-    """Fine-tune SRGAN from its PSNR model (trained first, or taken from the cache).
+def fit_gan(cfg, make_step, *, device: str | torch.device = "auto", cache_dir=None,
+            progress: bool = True, images=None) -> Trained:
+    """Fine-tune a GAN recipe (SRGAN, ESRGAN) from its PSNR model, through the model cache.
 
-    Returns the generator (EMA weights when ``ema_decay`` is set) and the run, whose history has
-    ``l_g_content``, ``l_g_gan``, ``l_d``, ``out_d_real``, ``out_d_fake`` per logged step.
+    The PSNR model is trained first (or loaded from the cache); G starts from it, D is the
+    VGG-style discriminator, both use Adam with the recipe's schedule. ``make_step(c, device)``
+    returns the recipe's step function: the only part in which SRGAN and ESRGAN differ.
+    Returns the generator (EMA weights when ``ema_decay`` is set) and the run.
     """
     cfg = dataclasses.replace(cfg, vgg_weights=resolve_vgg_weights(cfg.vgg_weights))
     dev = device if isinstance(device, torch.device) else pick_device(device)
     start = time.time()
     init = train_psnr(cfg.psnr, device=dev, cache_dir=cache_dir, progress=progress, images=images)
 
-    def build_and_train(c: SRGANConfig) -> Trainer:
+    def build_and_train(c) -> Trainer:
         torch.manual_seed(c.seed)
         G = load_generator(c.psnr, generator_state(init.run), dev).train()
         D = build_discriminator(c)
-        content = PerceptualLoss(dict(c.content_layers), weights=c.vgg_weights,
-                                 criterion=c.content_criterion, seed=c.seed).to(dev)
+        step = make_step(c, dev)
         opt_g = torch.optim.Adam(G.parameters(), lr=c.lr_g, betas=tuple(c.betas))
         opt_d = torch.optim.Adam(D.parameters(), lr=c.lr_d, betas=tuple(c.betas))
-        step = partial(srgan_step, content=content, content_weight=c.content_weight,
-                       gan_weight=c.gan_weight, pixel_weight=c.pixel_weight)
         trainer = Trainer({"G": G, "D": D}, {"G": opt_g, "D": opt_d}, step,
                           schedulers={"G": make_scheduler(opt_g, c), "D": make_scheduler(opt_d, c)},
                           ema={"G": c.ema_decay} if c.ema_decay is not None else None,
@@ -226,6 +225,23 @@ def train_srgan(cfg: SRGANConfig, *, device: str | torch.device = "auto", cache_
     run = cached_train(cfg, build_and_train, cache_dir=cache_dir)
     model = load_generator(cfg.psnr, generator_state(run), dev)
     return Trained(model, run, cfg, time.time() - start)
+
+
+def train_srgan(cfg: SRGANConfig, *, device: str | torch.device = "auto", cache_dir=None,
+                progress: bool = True, images=None) -> Trained:
+    """Fine-tune SRGAN from its PSNR model (trained first, or taken from the cache).
+
+    The run's history has ``l_g_content``, ``l_g_gan``, ``l_d``, ``out_d_real``,
+    ``out_d_fake`` per logged step.
+    """
+    def make_step(c: SRGANConfig, dev):
+        content = PerceptualLoss(dict(c.content_layers), weights=c.vgg_weights,
+                                 criterion=c.content_criterion, seed=c.seed).to(dev)
+        return partial(srgan_step, content=content, content_weight=c.content_weight,
+                       gan_weight=c.gan_weight, pixel_weight=c.pixel_weight)
+
+    return fit_gan(cfg, make_step, device=device, cache_dir=cache_dir, progress=progress,
+                   images=images)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,45 @@
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from srlib import viz  # noqa: E402
+
+
+def _checker_at(top, left, size=64, patch=12):
+    img = np.full((size, size, 3), 128, np.uint8)
+    yy, xx = np.mgrid[:patch, :patch]
+    img[top:top + patch, left:left + patch] = (((yy + xx) % 2) * 255)[..., None]
+    return img
+
+
+def test_auto_box_finds_the_detailed_region():
+    assert viz.auto_box(_checker_at(40, 8), size=12) == (40, 8, 12, 12)
+
+
+def test_compare_zooms_where_the_first_full_size_image_has_detail():
+    hr = _checker_at(4, 44)
+    other = _checker_at(44, 4)  # more detail elsewhere in a later image must not move the box
+    lr = hr[::4, ::4]  # smaller images are enlarged, never chosen as the reference
+    fig = viz.compare({"LR": lr, "HR": hr, "other": other})
+    rect = fig.axes[0].patches[0]
+    top, left, side = rect.get_y() + 0.5, rect.get_x() + 0.5, rect.get_width()
+    assert top <= 4 and top + side >= 4 + 12  # the box covers HR's detailed patch
+    assert left <= 44 and left + side >= 44 + 12
+    plt.close(fig)
+
+
+def test_upsample_nearest_repeats_pixels():
+    img = np.arange(4, dtype=np.uint8).reshape(2, 2, 1).repeat(3, axis=2)
+    up = viz.upsample_nearest(img, (4, 4))
+    assert up[:, :, 0].tolist() == [[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 3, 3], [2, 2, 3, 3]]
+
+
+def test_before_after_is_static_when_headless(monkeypatch):
+    monkeypatch.setenv("SRLIB_HEADLESS", "1")
+    a, b = np.zeros((8, 8, 3), np.uint8), np.full((8, 8, 3), 255, np.uint8)
+    fig = viz.before_after(a, b)
+    view = fig.axes[0].images[0].get_array()
+    assert view[0, 0, 0] == 0 and view[0, -1, 0] == 255  # left half before, right half after
+    plt.close(fig)
