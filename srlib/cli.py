@@ -3,7 +3,7 @@
     python -m srlib upscale IN OUT --weights FILE [--arch rrdbnet] [--scale 4] [--tile 256]
     python -m srlib upscale IN OUT --model RealESRGAN_x4plus      (fetches the official file)
     python -m srlib info FILE [--json]                            (what a checkpoint holds)
-    python -m srlib list                                          (official files, cached or not)
+    python -m srlib list                                          (official files: URL, sha256, cached?)
 
 ``--arch`` and the sizes (``--num-feat``, ``--num-block``, ``--num-grow-ch``, ``--scale``)
 default to what the checkpoint's shapes say; give them to insist on a model, and a file
@@ -51,7 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("file", type=Path)
     info.add_argument("--json", action="store_true", help="print a JSON object")
 
-    sub.add_parser("list", help="list the official pretrained files and whether they are cached")
+    sub.add_parser("list", help="list the official pretrained files: URL, sha256, local path, "
+                                "whether they are cached")
     return p
 
 
@@ -158,11 +159,25 @@ def cmd_info(args) -> int:
     return 0
 
 
+def _sha256_text(e) -> str:
+    if e.sha256 is None:
+        return "none published (the file is saved unverified, with a warning)"
+    if e.sha256_prefix:
+        return f"{e.sha256}... (the prefix in the official file name)"
+    return e.sha256
+
+
 def cmd_list(args) -> int:
-    for name, e in W.OFFICIAL.items():
+    """Each official file: name, architecture, whether it is cached, its URL, sha256 and local path."""
+    for i, (name, e) in enumerate(W.OFFICIAL.items()):
         path = W.cache_path(name)
         state = "cached" if path.is_file() else "not cached"
-        print(f"{name:24s} {e.arch:22s} {state:10s} {path}")
+        print(("\n" if i else "") + f"{name}  ({e.arch}, {state})")
+        print(f"  url:    {e.url}")
+        print(f"  sha256: {_sha256_text(e)}")
+        print(f"  file:   {path}")
+        if e.note:
+            print(f"  about:  {e.note}")
     return 0
 
 

@@ -409,9 +409,10 @@ OFFICIAL: dict[str, OfficialFile] = {
 
 
 def default_cache_dir() -> Path:
-    """``$SRLIB_CACHE/weights`` if set, else ``~/.cache/srlib/weights``."""
-    root = os.environ.get("SRLIB_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "srlib")
-    return Path(root) / "weights"
+    """``<root>/weights``, root = ``$SRLIB_CACHE`` if set, else ``~/.cache/srlib`` (:mod:`srlib.paths`)."""
+    from .paths import weights_dir
+
+    return weights_dir()
 
 
 def sha256_file(path, chunk: int = 1 << 20) -> str:

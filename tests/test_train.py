@@ -345,7 +345,7 @@ def test_cached_train_trains_once_and_keys_on_config(tmp_path, monkeypatch):
     assert second["G"]["weight"].item() == pytest.approx(0.64)
     assert second["G_ema"]["weight"].item() == pytest.approx(0.77)
     assert second.history == first.history and second.history_frame()["step"] == [1, 2]
-    entry = tmp_path / "cache" / first.key
+    entry = tmp_path / "cache" / "models" / first.key  # <SRLIB_CACHE>/models/<key>
     saved = json.loads((entry / "config.json").read_text())
     assert saved["config"]["steps"] == 2 and saved["type"] == "RecipeConfig"
 
@@ -353,7 +353,7 @@ def test_cached_train_trains_once_and_keys_on_config(tmp_path, monkeypatch):
     assert cache_key(dataclasses.replace(cfg, milestones=(1, 3))) != cache_key(cfg)
     third = cached_train(dataclasses.replace(cfg, steps=1), build_and_train)
     assert len(calls) == 2 and third["G"]["weight"].item() == pytest.approx(0.8)
-    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted([first.key, third.key])
+    assert sorted(p.name for p in (tmp_path / "cache" / "models").iterdir()) == sorted([first.key, third.key])
 
 
 def test_cache_key_is_canonical_and_versioned(monkeypatch):

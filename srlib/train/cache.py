@@ -17,7 +17,8 @@ developed, and a model trained by older code must never be taken for a current o
 ``history.json`` and ``config.json``; it is written into a temporary folder and renamed into
 place, so a crash never leaves a half entry that looks complete.
 
-The cache lives in ``$SRLIB_CACHE`` if set, else ``~/.cache/srlib/models``.
+The cache lives in ``<root>/models`` with ``<root>`` = ``$SRLIB_CACHE`` if set, else
+``~/.cache/srlib`` (see :mod:`srlib.paths`; official weight files go to ``<root>/weights``).
 """
 
 from __future__ import annotations
@@ -39,15 +40,15 @@ from torch import nn
 
 from .. import __version__
 from ..errors import WeightsError
+from ..paths import models_dir
 from .trainer import Trainer
 
 MODELS_FILE, HISTORY_FILE, CONFIG_FILE = "models.pt", "history.json", "config.json"
 
 
 def default_cache_dir() -> Path:
-    """``$SRLIB_CACHE`` when set, else ``~/.cache/srlib/models``."""
-    env = os.environ.get("SRLIB_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "srlib" / "models"
+    """``<root>/models``, root = ``$SRLIB_CACHE`` when set, else ``~/.cache/srlib``."""
+    return models_dir()
 
 
 @lru_cache(maxsize=1)
