@@ -1,47 +1,94 @@
 # One command each: `make test` (what CI runs) and `make course` (rebuild every figure).
 # Both create the virtual environment first, so a fresh clone needs nothing else.
+#
+# `make help` is generated from the `## ` comments in this file: a target documents itself on
+# its rule line (`name: deps ## what it does`), a variable on a `## ` line right above it.
+# A new target needs a `.PHONY: name` line and a `## ` comment; tests/test_setup.py checks that
+# `make help` lists every target.
 
+## the interpreter that creates the virtual environment (Python 3.11 or newer)
 PYTHON ?= python3
+## where the virtual environment goes
 VENV ?= .venv
+## make course: smoke | standard | paper
 PROFILE ?= standard
+## make course: how many notebooks run at once
 JOBS ?= 1
+## make course: some notebooks only, e.g. ONLY="00 02"
+ONLY ?=
 # Only the standard profile writes the committed figures/; other profiles write beside the
 # executed notebooks so that a quick smoke run never overwrites them.
 FIGURES_DIR ?= $(if $(filter standard,$(PROFILE)),figures,build/figures/$(PROFILE))
 OUT_DIR ?= build/notebooks
-ONLY ?=
 # torch/torchvision are installed first and explicitly so that pip takes the builds this
-# machine already has instead of resolving a newer multi-GB wheel. Override on other hosts.
+# machine already has instead of resolving a newer multi-GB wheel. These are the tested versions;
+# environment.yml pins the same ones (tests/test_setup.py checks it). Override on other hosts.
+## make setup: the PyTorch wheels to install (the tested versions)
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+## make setup: extra pip options, e.g. PIP_FLAGS=--quiet for a short log, or an --index-url
+PIP_FLAGS ?=
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.srlib-installed
+PIP := $(BIN)/python -m pip $(PIP_FLAGS)
+MIN_PYTHON := 3.11
+step = @printf '==> %s\n'
 
-.PHONY: setup test test-fast course clean help
+.DEFAULT_GOAL := help
 
-help:
-	@echo "make setup    create $(VENV) and install srlib with the course and test extras"
-	@echo "make test     setup, then all tests (every notebook runs in the smoke profile)"
-	@echo "make course   setup, then run every notebook (PROFILE=standard|smoke|paper, ONLY='00 02', JOBS=N)"
+.PHONY: help
+help: ## list the targets and the variables they read
+	@echo "usage: make TARGET [VARIABLE=value ...]"
+	@echo
+	@echo "targets:"
+	@awk -F ':[^#]*## ' '/^[a-zA-Z0-9_-]+:[^=#]*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo
+	@echo "variables (default in brackets):"
+	@awk '/^## / {doc = substr($$0, 4); next} \
+		/^[A-Z_]+ *\?=/ && doc != "" {split($$0, a, / *\?= */); \
+			printf "  %-13s %s [%s]\n", a[1], doc, a[2] == "" ? "none" : a[2]} \
+		{doc = ""}' $(MAKEFILE_LIST)
 
-setup: $(STAMP)
+.PHONY: setup
+setup: $(STAMP) ## create the virtual environment (VENV), install srlib, the course and test extras
 
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)
-	$(BIN)/python -m pip install --quiet -e ".[course,test]"
-	touch $(STAMP)
+	$(step) "[1/5] checking that $(PYTHON) is Python $(MIN_PYTHON) or newer"
+	@$(PYTHON) -c 'import sys; ok = sys.version_info[:2] >= tuple(map(int, "$(MIN_PYTHON)".split("."))); \
+		sys.exit(0 if ok else "$(PYTHON) is Python %d.%d; srlib needs $(MIN_PYTHON) or newer: " \
+		"make setup PYTHON=python3.11 (or a newer one)" % sys.version_info[:2])'
+	$(step) "[2/5] creating the virtual environment $(VENV)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(step) "[3/5] upgrading pip"
+	@$(PIP) install --quiet --upgrade pip
+	$(step) "[4/5] installing $(TORCH_SPEC): the largest download, several minutes on a fresh machine"
+	@$(PIP) install $(TORCH_SPEC)
+	$(step) "[5/5] installing srlib (editable) with its course and test extras"
+	@$(PIP) install -e ".[course,test]"
+	@touch $(STAMP)
+	$(step) "done: $(VENV) is ready; next: make test-fast, or $(BIN)/jupyter lab notebooks/"
 
-test: setup
+.PHONY: test
+test: setup ## setup, then all tests, every notebook in the smoke profile (what CI runs)
 	$(BIN)/python -m pytest
 
-test-fast: setup
+.PHONY: test-fast
+test-fast: setup ## setup, then the tests that do not execute notebooks
 	$(BIN)/python -m pytest -m "not notebook"
 
-course: setup
+.PHONY: course
+course: setup ## setup, then run every notebook (PROFILE, ONLY, JOBS); see README
 	$(BIN)/python -m srlib.course --profile $(PROFILE) --jobs $(JOBS) \
 		--figures-dir $(FIGURES_DIR) --out-dir $(OUT_DIR)/$(PROFILE) $(if $(ONLY),--only $(ONLY))
 
-clean:
+.PHONY: clean
+clean: ## remove build/ (executed notebooks, figures of non-standard runs) and .pytest_cache
 	rm -rf build .pytest_cache
+
+# The cache root comes from srlib/paths.py itself (importing it needs neither the venv nor torch),
+# so this removes exactly the folders srlib writes: <root>/models and <root>/weights.
+.PHONY: clean-cache
+clean-cache: ## remove cached trained models and fetched weights (under $SRLIB_CACHE or ~/.cache/srlib)
+	@root="$$(SRLIB_CACHE="$(SRLIB_CACHE)" $(PYTHON) -c 'import srlib.paths as p; print(p.cache_root())')" && \
+		echo "removing $$root/models and $$root/weights" && \
+		rm -rf "$$root/models" "$$root/weights" && { rmdir "$$root" 2>/dev/null || true; }
