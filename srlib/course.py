@@ -7,7 +7,14 @@ Each notebook runs in its own child process under a kernel that this runner regi
 interpreter running it (so a fresh machine never sees "No such kernel"), with the working
 directory ``notebooks/``, the parameters ``profile``, ``seed``, ``device`` and ``figures_dir``
 injected, and a wall-clock timeout. Executed notebooks go to the out dir, never back into
-``notebooks/``. The runner samples the memory of each notebook's process tree and prints a
+``notebooks/``; they are filled notebooks, what a student sees in Jupyter: the kernel draws with
+matplotlib's inline backend (figures are stored in the cell outputs) and tables render as tables
+(:class:`srlib.report.SavedTable`). Interactive widgets stay static (``SRLIB_HEADLESS``), so
+nothing waits for a browser.
+
+The committed ``figures/`` are written only at the standard profile and only from a clean git
+tree, so that every provenance record names a real commit; ``--allow-dirty`` (or
+``SRLIB_ALLOW_DIRTY=1``) overrides that for local work. The runner samples the memory of each notebook's process tree and prints a
 summary (notebook, ok/failed, seconds, peak memory); it exits non-zero when any notebook failed,
 naming the cell and the error.
 """
@@ -27,12 +34,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .profiles import PROFILE_NAMES, get_profile
+from .report import COURSE_RUNNER_ENV, committed_figures_dir, git_commit
 
 KERNEL_NAME = "srlib-course"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_NOTEBOOKS = REPO_ROOT / "notebooks"
 # Per-notebook wall-clock limits (seconds); the course promises 90 s / 10 min / hours.
 DEFAULT_TIMEOUT = {"smoke": 300, "standard": 1200, "paper": 24 * 3600}
+# The kernel's matplotlib backend: inline, so figures land in the executed notebook's outputs.
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+ALLOW_DIRTY_ENV = "SRLIB_ALLOW_DIRTY"
 
 
 @dataclass
@@ -71,7 +82,7 @@ def install_kernel(root: Path) -> Path:
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": f"srlib course ({Path(sys.executable).parent.parent.name})",
         "language": "python",
-        "env": {"MPLBACKEND": "Agg", "SRLIB_HEADLESS": "1"},
+        "env": {"MPLBACKEND": INLINE_BACKEND, "SRLIB_HEADLESS": "1", COURSE_RUNNER_ENV: "1"},
     }
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
     return root
@@ -124,7 +135,8 @@ def run_one(nb: Path, *, profile: str, seed: int, device: str, figures_dir: Path
            json.dumps(params), str(status_file)]
     env = dict(os.environ, JUPYTER_PATH=os.pathsep.join(
         [str(jupyter_path)] + [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]),
-        MPLBACKEND="Agg", SRLIB_HEADLESS="1", PYDEVD_DISABLE_FILE_VALIDATION="1")
+        MPLBACKEND=INLINE_BACKEND, SRLIB_HEADLESS="1", PYDEVD_DISABLE_FILE_VALIDATION="1",
+        **{COURSE_RUNNER_ENV: "1"})
     if threads and "OMP_NUM_THREADS" not in os.environ:
         env["OMP_NUM_THREADS"] = str(threads)
     start = time.time()
@@ -189,10 +201,38 @@ def summary_table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+def check_figures_target(figures_dir: Path, profile: str, *, allow_dirty: bool = False,
+                         commit: str | None = None) -> None:
+    """Refuse to write the committed ``figures/`` from anything but a clean standard run.
+
+    ``commit`` is the tree's :func:`srlib.report.git_commit` (looked up when not given). Raises
+    ``SystemExit`` with what to do; other folders are always fine.
+    """
+    if Path(figures_dir).resolve() != committed_figures_dir().resolve():
+        return
+    if profile != "standard":
+        raise SystemExit(f"error: the committed figures/ come from the standard profile; write a "
+                         f"{profile!r} run elsewhere (--figures-dir build/figures/{profile})")
+    if allow_dirty:
+        return
+    commit = commit if commit is not None else git_commit(committed_figures_dir().parent)
+    if commit is None or commit.endswith("-dirty"):
+        state = "is not a git checkout" if commit is None else "has uncommitted changes (git status)"
+        raise SystemExit(
+            f"error: the working tree {state}; make course writes the committed figures/ only from "
+            "a clean tree, so that every provenance record names a real commit. Commit (or set "
+            "aside) the changes first, or pass --allow-dirty (SRLIB_ALLOW_DIRTY=1 make course) "
+            "for local work, or write elsewhere with --figures-dir build/figures/standard.")
+
+
 def run_course(*, profile: str, notebooks_dir: Path = DEFAULT_NOTEBOOKS, only=None, jobs: int = 1,
                figures_dir: Path, out_dir: Path, seed: int = 0, device: str = "auto",
-               timeout: float | None = None, log=print) -> list[Result]:
-    """Run the selected notebooks (``jobs`` at a time) and write ``out_dir/summary.{md,json}``."""
+               timeout: float | None = None, allow_dirty: bool = False, log=print) -> list[Result]:
+    """Run the selected notebooks (``jobs`` at a time) and write ``out_dir/summary.{md,json}``.
+
+    Writing into the committed ``figures/`` needs the standard profile and a clean tree
+    (:func:`check_figures_target`; ``allow_dirty`` overrides the second).
+    """
     get_profile(profile)  # a wrong name fails here, before any kernel starts
     notebooks = list_notebooks(Path(notebooks_dir).resolve(), only)
     if not notebooks:
@@ -200,6 +240,7 @@ def run_course(*, profile: str, notebooks_dir: Path = DEFAULT_NOTEBOOKS, only=No
     # absolute paths: each notebook runs with notebooks/ as its working directory
     out_dir = Path(out_dir).resolve()
     figures_dir = Path(figures_dir).resolve()
+    check_figures_target(figures_dir, profile, allow_dirty=allow_dirty)
     figures_dir.mkdir(parents=True, exist_ok=True)
     jupyter_path = install_kernel(out_dir / ".jupyter")
     timeout = timeout or DEFAULT_TIMEOUT[profile]
@@ -236,6 +277,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="+", metavar="NN", help="run only notebooks starting with these")
     ap.add_argument("--jobs", type=int, default=1, help="notebooks run at the same time")
     ap.add_argument("--figures-dir", type=Path, default=REPO_ROOT / "figures")
+    ap.add_argument("--allow-dirty", action="store_true",
+                    default=os.environ.get(ALLOW_DIRTY_ENV, "") not in ("", "0"),
+                    help="write the committed figures/ from a tree with uncommitted changes (local "
+                         f"work only; also {ALLOW_DIRTY_ENV}=1)")
     ap.add_argument("--out-dir", type=Path, default=REPO_ROOT / "build" / "notebooks")
     ap.add_argument("--notebooks-dir", type=Path, default=DEFAULT_NOTEBOOKS)
     ap.add_argument("--seed", type=int, default=0)
@@ -249,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     results = run_course(profile=args.profile, notebooks_dir=args.notebooks_dir, only=args.only,
                          jobs=args.jobs, figures_dir=args.figures_dir, out_dir=args.out_dir,
-                         seed=args.seed, device=args.device, timeout=args.timeout)
+                         seed=args.seed, device=args.device, timeout=args.timeout,
+                         allow_dirty=args.allow_dirty)
     print()
     print(summary_table(results))
     failed = [r for r in results if not r.ok]

@@ -30,6 +30,48 @@ from . import __version__
 PROVENANCE_SUFFIX = ".provenance.json"
 
 
+#: The repository that holds this srlib (an editable install); its ``figures/`` is the committed one.
+REPO_ROOT = Path(__file__).resolve().parents[1]
+#: Set by the course runner (``python -m srlib.course``) in every notebook kernel it starts.
+COURSE_RUNNER_ENV = "SRLIB_COURSE_RUNNER"
+
+
+def committed_figures_dir() -> Path:
+    """The repository's ``figures/``: written only by ``make course`` at the standard profile."""
+    return REPO_ROOT / "figures"
+
+
+def resolve_figures_dir(figures_dir: str | os.PathLike | None, profile: str) -> Path:
+    """Where a notebook writes its figures and tables, so a student's run never overwrites the
+    committed ``figures/``.
+
+    - ``None``, ``""`` or ``"auto"`` (the notebooks' default): ``build/figures/<profile>/`` in the
+      repository (or under the working directory when srlib is not an editable install).
+    - any other path: that folder, except the committed ``figures/``, which only the course runner
+      (``make course``, which sets :data:`COURSE_RUNNER_ENV`) may write, and only at the standard
+      profile: anything else raises a ``ValueError`` that says what to do.
+
+    The folder is created. Returns an absolute path.
+    """
+    profile = str(profile)
+    if figures_dir is None or str(figures_dir).strip() in ("", "auto"):
+        base = REPO_ROOT if (REPO_ROOT / "notebooks").is_dir() else Path.cwd()
+        out = base / "build" / "figures" / profile
+    else:
+        out = Path(figures_dir).expanduser().resolve()
+        if out == committed_figures_dir().resolve():
+            if not os.environ.get(COURSE_RUNNER_ENV):
+                raise ValueError(
+                    f"figures_dir={str(figures_dir)!r} is the committed figures/ folder, which only "
+                    "`make course` (standard profile, clean tree) writes. Leave figures_dir = None to "
+                    f"write to build/figures/{profile}/, or pass another folder.")
+            if profile != "standard":
+                raise ValueError(f"the committed figures/ come from the standard profile; a {profile!r} "
+                                 f"run writes to build/figures/{profile}/ (figures_dir = None)")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
 def git_commit(cwd: str | os.PathLike | None = None) -> str | None:
     """The current git commit of the source tree (with ``-dirty`` if it has changes), or None."""
     here = Path(cwd) if cwd is not None else Path(__file__).resolve().parent
@@ -155,6 +197,22 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], digits: int = 4,
     return "\n".join(lines) + "\n"
 
 
+class SavedTable(type(Path())):
+    """The CSV path of a saved table that a notebook shows as the table itself.
+
+    :func:`save_table` and :meth:`Report.table` return it, so ``rep.table(rows, "results")`` as
+    the last line of a cell renders the Markdown table (with its notes) in Jupyter and in the
+    executed notebooks of ``make course``, instead of printing a path. Everywhere else it is the
+    ordinary ``Path`` of the CSV.
+    """
+
+    def _repr_markdown_(self):
+        try:
+            return self.with_suffix(".md").read_text()
+        except OSError:
+            return None
+
+
 def save_table(rows: Sequence[Mapping[str, Any]], name: str,
                figures_dir: str | os.PathLike = "figures", *, profile: str,
                backbone: str | None = None, seconds: float | None = None,
@@ -165,7 +223,7 @@ def save_table(rows: Sequence[Mapping[str, Any]], name: str,
     The CSV keeps full precision and writes ``None`` as an empty field (so a missing LPIPS is an
     empty cell, never a made-up number); the Markdown rounds to ``digits`` decimals, shows
     ``n/a`` for missing values and lists ``notes`` (e.g. why a metric is unavailable) below.
-    Returns the CSV path.
+    Returns the CSV path as a :class:`SavedTable` (renders as the table in a notebook).
     """
     rows = [dict(r) for r in rows]
     if not rows:
@@ -185,24 +243,31 @@ def save_table(rows: Sequence[Mapping[str, Any]], name: str,
     _write_provenance(figures_dir, name, [csv_path.name, md_path.name],
                       provenance(profile=profile, backbone=backbone, seconds=seconds,
                                  extra=dict(extra or {}, notes=notes) if notes else extra))
-    return csv_path
+    return SavedTable(csv_path)
 
 
 @dataclass
 class Report:
     """One notebook's writer: prefixes names with the notebook number and records its profile.
 
-    >>> rep = Report("../figures", notebook="00", profile="smoke")
-    >>> rep.figure(fig, "degradations")      # -> ../figures/00_degradations.png (+ provenance)
-    >>> rep.table(rows, "metrics")           # -> ../figures/00_metrics.csv / .md (+ provenance)
+    ``figures_dir`` goes through :func:`resolve_figures_dir`: ``None`` (the notebooks' default)
+    means ``build/figures/<profile>/``; the committed ``figures/`` is refused outside ``make course``.
+
+    >>> rep = Report(None, notebook="00", profile="smoke")
+    >>> rep.figure(fig, "degradations")      # -> build/figures/smoke/00_degradations.png (+ provenance)
+    >>> rep.table(rows, "metrics")           # -> build/figures/smoke/00_metrics.csv / .md (+ provenance);
+    ...                                      #    as a cell's last line it renders the table
     """
 
-    figures_dir: str | os.PathLike
+    figures_dir: str | os.PathLike | None
     notebook: str
     profile: str
     backbone: str | None = None
     started: float = field(default_factory=time.time)
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.figures_dir = resolve_figures_dir(self.figures_dir, self.profile)
 
     def _stem(self, name: str) -> str:
         prefix = f"{self.notebook}_"

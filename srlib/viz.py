@@ -162,13 +162,24 @@ def _in_live_kernel() -> bool:
     return ip is not None and getattr(ip, "kernel", None) is not None
 
 
+def _png_bytes(fig, dpi: int = 100) -> bytes:
+    """A figure rendered to PNG bytes, whatever matplotlib backend is active."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    return buf.getvalue()
+
+
 def before_after(before: np.ndarray, after: np.ndarray, labels: tuple[str, str] = ("before", "after"),
                  *, interactive: bool | None = None):
     """Wipe comparison: a slider moves the split between ``before`` and ``after``.
 
-    In a live kernel with ipywidgets this returns a widget (display it). Otherwise (a script, or
-    ``interactive=False``) it returns a static figure with the split in the middle. It never blocks,
-    so papermill runs finish.
+    In a live kernel with ipywidgets this returns a widget (display it): a slider and the view,
+    drawn off-screen and shown as a PNG image widget, so it works under any matplotlib backend
+    (inline, ipympl, Agg, a GUI backend). Otherwise (a script, a headless run, or
+    ``interactive=False``) it returns a static figure with the split in the middle. It never
+    blocks, so papermill runs finish.
     """
     a = _as_uint8(before)
     b = _as_uint8(after)
@@ -177,13 +188,18 @@ def before_after(before: np.ndarray, after: np.ndarray, labels: tuple[str, str] 
     if interactive is None:
         interactive = _in_live_kernel()
 
-    def draw(split: float):
-        import matplotlib.pyplot as plt
-
+    def draw(split: float, fig=None):
         col = int(round(split * b.shape[1]))
         view = b.copy()
         view[:, :col] = a[:, :col]
-        fig, ax = plt.subplots(figsize=(5, 5 * b.shape[0] / b.shape[1]))
+        size = (5, 5 * b.shape[0] / b.shape[1])
+        if fig is None:
+            import matplotlib.pyplot as plt
+
+            fig = plt.figure(figsize=size)
+        else:
+            fig.set_size_inches(*size)
+        ax = fig.add_subplot(1, 1, 1)
         ax.imshow(view)
         ax.axvline(col - 0.5, color="yellow", lw=1)
         ax.set_title(f"left: {labels[0]}   right: {labels[1]}", fontsize=9)
@@ -193,18 +209,18 @@ def before_after(before: np.ndarray, after: np.ndarray, labels: tuple[str, str] 
     if not interactive:
         return draw(0.5)
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
-    out = widgets.Output()
+    def render(split: float) -> bytes:
+        # a Figure outside pyplot: no backend, no window, nothing left open
+        return _png_bytes(draw(split, Figure()))
+
     slider = widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.01, description="split",
                                  continuous_update=False)
+    image = widgets.Image(value=render(slider.value), format="png")
 
     def update(change=None):
-        with out:
-            out.clear_output(wait=True)
-            fig = draw(slider.value)
-            plt.show(fig)
+        image.value = render(slider.value)
 
     slider.observe(update, names="value")
-    update()
-    return widgets.VBox([slider, out])
+    return widgets.VBox([slider, image])

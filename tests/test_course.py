@@ -84,3 +84,35 @@ def test_relative_output_folders_resolve_from_the_callers_cwd(tmp_path, monkeypa
     assert res.ok, res.error
     assert (tmp_path / "figs" / "x.txt").exists()
     assert (tmp_path / "build" / "nb" / "00_rel.ipynb").exists()
+
+
+def test_executed_notebooks_hold_figures_and_rendered_tables(tmp_path):
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    _write_nb(nbdir / "00_fill.ipynb",
+              "import matplotlib.pyplot as plt\n"
+              "from srlib.report import Report\n"
+              "rep = Report(figures_dir, notebook='00', profile=profile)\n"
+              "fig, ax = plt.subplots(); ax.plot([0, 1])\n"
+              "rep.figure(fig, 'line')\n"
+              "plt.show()",
+              "rep.table([{'method': 'bicubic', 'psnr_y': 25.0}], 'tab')")
+    (res,) = course.run_course(profile="smoke", notebooks_dir=nbdir, figures_dir=tmp_path / "f",
+                               out_dir=tmp_path / "o", log=lambda *a: None)
+    assert res.ok, res.error
+    nb = nbformat.read(tmp_path / "o" / "00_fill.ipynb", as_version=4)
+    fig_out = [o for o in nb.cells[2].outputs if o.get("output_type") == "display_data"]
+    assert fig_out and "image/png" in fig_out[0]["data"], nb.cells[2].outputs
+    table_out = nb.cells[3].outputs[0]["data"]
+    assert "| bicubic | 25.0000 |" in table_out["text/markdown"]
+
+
+def test_committed_figures_need_standard_and_a_clean_tree(tmp_path):
+    committed = course.committed_figures_dir()
+    course.check_figures_target(tmp_path / "anywhere", "smoke", commit="abc-dirty")  # fine
+    with pytest.raises(SystemExit, match="standard profile"):
+        course.check_figures_target(committed, "smoke", commit="abc")
+    with pytest.raises(SystemExit, match="uncommitted changes.*--allow-dirty"):
+        course.check_figures_target(committed, "standard", commit="abc-dirty")
+    course.check_figures_target(committed, "standard", commit="abc")
+    course.check_figures_target(committed, "standard", commit="abc-dirty", allow_dirty=True)

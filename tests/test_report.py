@@ -51,3 +51,35 @@ def test_nonfinite_values_are_recorded_not_crashing(tmp_path):
                       extra={"x": float("nan")})
     assert "| inf |" in (tmp_path / "t.md").read_text()
     assert json.loads((tmp_path / "t.provenance.json").read_text())["x"] == "nan"
+
+
+def test_figures_dir_defaults_to_build_per_profile(monkeypatch):
+    monkeypatch.delenv(report.COURSE_RUNNER_ENV, raising=False)
+    for value in (None, "", "auto"):
+        got = report.resolve_figures_dir(value, "smoke")
+        assert got == report.REPO_ROOT / "build" / "figures" / "smoke" and got.is_dir()
+    assert report.Report(None, notebook="00", profile="standard").figures_dir == \
+        report.REPO_ROOT / "build" / "figures" / "standard"
+
+
+def test_committed_figures_are_refused_outside_the_course_runner(monkeypatch, tmp_path):
+    monkeypatch.delenv(report.COURSE_RUNNER_ENV, raising=False)
+    committed = report.committed_figures_dir()
+    with pytest.raises(ValueError, match="only `make course`"):
+        report.resolve_figures_dir(committed, "standard")
+    with pytest.raises(ValueError, match="make course"):
+        report.Report(str(committed) + "/", notebook="00", profile="smoke")
+    monkeypatch.setenv(report.COURSE_RUNNER_ENV, "1")
+    assert report.resolve_figures_dir(committed, "standard") == committed.resolve()
+    with pytest.raises(ValueError, match="standard profile"):
+        report.resolve_figures_dir(committed, "smoke")
+    assert report.resolve_figures_dir(tmp_path / "x", "smoke") == (tmp_path / "x").resolve()
+
+
+def test_saved_table_renders_as_markdown(tmp_path):
+    path = report.save_table([{"method": "bicubic", "psnr_y": 25.0}], "t", tmp_path,
+                             profile="smoke", notes=["a note"])
+    md = path._repr_markdown_()
+    assert "| bicubic | 25.0000 |" in md and "- a note" in md
+    assert path.suffix == ".csv" and path.read_text().startswith("method,psnr_y")
+    assert report.SavedTable(tmp_path / "missing.csv")._repr_markdown_() is None

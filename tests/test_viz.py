@@ -43,3 +43,42 @@ def test_before_after_is_static_when_headless(monkeypatch):
     view = fig.axes[0].images[0].get_array()
     assert view[0, 0, 0] == 0 and view[0, -1, 0] == 255  # left half before, right half after
     plt.close(fig)
+
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_before_after_widget_works_under_a_non_inline_backend():
+    # Agg is active here (not the inline backend): the widget must build and redraw without
+    # calling plt.show(fig), which raises TypeError outside the inline backend.
+    a, b = np.zeros((16, 16, 3), np.uint8), np.full((16, 16, 3), 255, np.uint8)
+    n_open = len(plt.get_fignums())
+    box = viz.before_after(a, b, interactive=True)
+    slider, image = box.children
+    first = image.value
+    assert first[:8] == PNG_MAGIC
+    slider.value = 0.1
+    assert image.value[:8] == PNG_MAGIC and image.value != first  # the split moved
+    assert len(plt.get_fignums()) == n_open  # nothing left open in pyplot
+
+
+def test_before_after_widget_under_the_inline_backend_and_headless():
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np\n"
+        "from srlib import viz\n"
+        "import matplotlib, matplotlib.pyplot as plt\n"
+        "assert 'inline' in matplotlib.get_backend(), matplotlib.get_backend()\n"
+        "a, b = np.zeros((8, 8, 3), np.uint8), np.full((8, 8, 3), 255, np.uint8)\n"
+        "box = viz.before_after(a, b, interactive=True)\n"
+        "box.children[0].value = 0.9\n"
+        "fig = viz.before_after(a, b)\n"  # SRLIB_HEADLESS: a static figure, no widget
+        "assert hasattr(fig, 'savefig'), type(fig)\n"
+        "print('ok')\n")
+    env = dict(__import__("os").environ, MPLBACKEND="module://matplotlib_inline.backend_inline",
+               SRLIB_HEADLESS="1")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr
