@@ -23,6 +23,7 @@ passed in (or an int seed), never from global state, so every result is reproduc
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import warnings
@@ -548,6 +549,8 @@ def gaussian_blur(img, sigma: float, kernel_size: int | None = None):
 # --------------------------------------------------------------------------------------------
 
 _GRAY = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601 luma, as cv2's RGB->gray
+TORCHVISION_GRAY = (0.2989, 0.587, 0.114)
+"""torchvision's ``rgb_to_grayscale`` weights, used by BasicSR's ``generate_poisson_noise_pt``."""
 
 
 def _finish(out: np.ndarray, ref: np.ndarray, clip: bool) -> np.ndarray:
@@ -576,20 +579,26 @@ def gaussian_noise(img, sigma: float, rng, gray: bool = False, clip: bool = True
     return _finish(x + noise, arr, clip)
 
 
-def poisson_noise(img, scale: float, rng, gray: bool = False, clip: bool = True):
+def poisson_noise(img, scale: float, rng, gray: bool = False, clip: bool = True, *, gray_weights=None):
     """Add signal-dependent Poisson (shot) noise, as Real-ESRGAN's ``generate_poisson_noise``.
 
     The image is quantised to 8 bits; with V = 2^ceil(log2(#distinct values)) photon levels, the
     noisy image is Poisson(V x) / V, so the noise variance is x / V: it grows with intensity.
     ``scale`` multiplies the noise (variance scale^2 x / V). ``gray=True`` computes it on the
-    BT.601 luma and adds the same noise to every channel. Same kinds in/out as :func:`gaussian_noise`.
+    luma and adds the same noise to every channel; the luma weights are BT.601's (0.299, 0.587,
+    0.114, as cv2 in the numpy version) unless ``gray_weights`` (R, G, B) is given: the torch
+    version of the pipeline uses torchvision's ``rgb_to_grayscale`` (:data:`TORCHVISION_GRAY`).
+    Same kinds in/out as :func:`gaussian_noise`.
     """
     arr = _check_hwc(img)
     if not scale >= 0:
         raise DegradationError(f"Poisson noise scale must be >= 0, got {scale}")
     rng = _as_rng(rng)
     x = _to_unit_float(arr)
-    src = x @ _GRAY if gray and x.ndim == 3 and x.shape[2] == 3 else x
+    weights = _GRAY if gray_weights is None else np.asarray(gray_weights, dtype=np.float64)
+    if weights.shape != (3,):
+        raise DegradationError(f"gray_weights must be three (R, G, B) weights, got {gray_weights!r}")
+    src = x @ weights if gray and x.ndim == 3 and x.shape[2] == 3 else x
     q = np.clip(np.round(src * 255.0), 0, 255) / 255.0  # count the levels on the 8-bit grid
     levels = 2.0 ** np.ceil(np.log2(max(len(np.unique(q)), 1)))
     noise = rng.poisson(q * levels) / levels - q
@@ -659,6 +668,100 @@ def blur_noise_jpeg(hr, scale: int, *, sigma_blur: float = 1.6, noise_sigma: flo
 
 
 # --------------------------------------------------------------------------------------------
+# Unsharp masking of the HR target (Real-ESRGAN trains on a sharpened ground truth)
+# --------------------------------------------------------------------------------------------
+
+# cv2.getGaussianKernel's fixed tables for ksize <= 7 when sigma <= 0 (OpenCV, imgproc/smooth)
+_CV2_SMALL_GAUSSIANS = {
+    1: (1.0,),
+    3: (0.25, 0.5, 0.25),
+    5: (0.0625, 0.25, 0.375, 0.25, 0.0625),
+    7: (0.03125, 0.109375, 0.21875, 0.28125, 0.21875, 0.109375, 0.03125),
+}
+
+
+def cv2_gaussian_1d(ksize: int, sigma: float = 0.0) -> np.ndarray:
+    """The 1-D Gaussian of OpenCV's ``getGaussianKernel(ksize, sigma)``, normalised to sum 1.
+
+    g_i ~ exp(-(i - (ksize - 1) / 2)^2 / (2 sigma^2)), i = 0 .. ksize - 1. A ``sigma <= 0`` is
+    derived from the size, sigma = 0.3 ((ksize - 1) / 2 - 1) + 0.8 (8.0 for ksize 51), except that
+    sizes 1, 3, 5 and 7 then use OpenCV's fixed binomial-like tables.
+    """
+    k = _check_kernel_size(ksize)
+    if sigma <= 0:
+        if k in _CV2_SMALL_GAUSSIANS:
+            return np.asarray(_CV2_SMALL_GAUSSIANS[k], dtype=np.float64)
+        sigma = 0.3 * ((k - 1) * 0.5 - 1.0) + 0.8
+    x = np.arange(k, dtype=np.float64) - (k - 1) / 2.0
+    g = np.exp(-(x * x) / (2.0 * sigma * sigma))
+    return g / g.sum()
+
+
+def _separable_filter(x: torch.Tensor, k1d: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) correlated with the outer product k1d k1d^T, reflect padding as :func:`filter2d`;
+    two 1-D passes (2k instead of k^2 products per pixel)."""
+    n, c, h, w = x.shape
+    k = k1d.numel()
+    p = k // 2
+    x = x.index_select(2, _reflect_index(p, h, x.device)).index_select(3, _reflect_index(p, w, x.device))
+    k1d = k1d.to(dtype=x.dtype, device=x.device)
+    planes = x.reshape(1, n * c, h + 2 * p, w + 2 * p)
+    planes = F.conv2d(planes, k1d.reshape(1, 1, k, 1).expand(n * c, 1, k, 1), groups=n * c)
+    planes = F.conv2d(planes, k1d.reshape(1, 1, 1, k).expand(n * c, 1, 1, k), groups=n * c)
+    return planes.reshape(n, c, h, w)
+
+
+USM_DEFAULTS = {"weight": 0.5, "radius": 50, "threshold": 10.0, "sigma": 0.0}
+"""BasicSR's ``USMSharp`` defaults, used by Real-ESRGAN's trainer for ``gt_usm``."""
+
+
+def usm_sharp(img, weight: float = 0.5, radius: int = 50, threshold: float = 10.0, sigma: float = 0.0):
+    """Unsharp masking with a soft edge mask: BasicSR's ``USMSharp``, which Real-ESRGAN applies to
+    every HR image before degrading it and uses as the target of its L1 and perceptual losses
+    (``gt_usm`` in its ``RealESRGANModel``; the x4plus options train L1 and perceptual losses
+    against it and the GAN against the plain HR), for sharper outputs.
+
+    With G the Gaussian of :func:`cv2_gaussian_1d` (size ``radius``, made odd: 50 -> 51; sigma 0
+    -> 8.0) applied separably with reflect padding:
+
+        B = G * I,   R = I - B,   M = 1[255 |R| > threshold],   M_s = G * M,
+        S = clip(I + weight R, 0, 1),   out = M_s S + (1 - M_s) I.
+
+    Pixels far from any edge (|R| at most ``threshold`` on the 0-255 scale) stay untouched;
+    near edges the sharpened image is blended in through the blurred mask M_s.
+
+    Args:
+        img: numpy H x W x C / H x W (float in [0, 1] or uint8), or a float torch tensor
+            (C, H, W) / (N, C, H, W) on any device.
+        weight, radius, threshold, sigma: as BasicSR (defaults 0.5, 50, 10, 0).
+    Returns the same kind and shape (uint8 rounded and clipped; float not clipped beyond what
+    the formula does).
+    """
+    if isinstance(radius, bool) or not isinstance(radius, (int, np.integer)) or radius < 1:
+        raise DegradationError(f"radius must be a positive integer kernel size, got {radius!r}")
+    radius = int(radius) + (1 - int(radius) % 2)  # even -> next odd, as BasicSR
+    k1d = torch.from_numpy(cv2_gaussian_1d(radius, sigma))
+    if isinstance(img, torch.Tensor):
+        if img.dim() not in (3, 4) or not img.is_floating_point():
+            raise DegradationError(
+                f"tensor must be float (C, H, W) or (N, C, H, W) in [0, 1], got {img.dtype} {tuple(img.shape)}")
+        x = img if img.dim() == 4 else img.unsqueeze(0)
+        blur = _separable_filter(x, k1d)
+        residual = x - blur
+        mask = (residual.abs() * 255 > threshold).to(x.dtype)
+        soft = _separable_filter(mask, k1d)
+        sharp = (x + weight * residual).clamp(0, 1)
+        out = soft * sharp + (1 - soft) * x
+        return out if img.dim() == 4 else out.squeeze(0)
+    arr = _check_hwc(img)
+    x = _to_unit_float(arr)
+    t = torch.from_numpy(np.ascontiguousarray(x if x.ndim == 3 else x[..., None])).permute(2, 0, 1)
+    out = usm_sharp(t, weight, radius, threshold, sigma).permute(1, 2, 0).numpy()
+    out = np.ascontiguousarray(out if arr.ndim == 3 else out[..., 0])
+    return _like_input(out, arr)
+
+
+# --------------------------------------------------------------------------------------------
 # 5. Real-ESRGAN second-order degradation (Wang et al., ICCVW 2021, Sec. 3.1-3.3)
 # --------------------------------------------------------------------------------------------
 
@@ -719,13 +822,25 @@ def _interpolate(x: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Ten
     return F.interpolate(x, size=size, mode=mode, align_corners=False)
 
 
+def _resize_by_factor(x: torch.Tensor, factor: float, mode: str) -> torch.Tensor:
+    """Stage 1's random resize exactly as the official call, ``F.interpolate(x, scale_factor=factor,
+    mode=mode)``: output side floor(side x factor), and bilinear/bicubic sample at input coordinate
+    (i + 0.5) / factor - 0.5 (the factor itself, not the ratio of the rounded sizes). Only when the
+    output would be empty (a side shorter than 1 / factor) is the size clamped to 1 pixel."""
+    if min(math.floor(x.shape[2] * factor), math.floor(x.shape[3] * factor)) < 1:
+        return _interpolate(x, (x.shape[2] * factor, x.shape[3] * factor), mode)
+    if mode == "area":
+        return F.interpolate(x, scale_factor=factor, mode="area")
+    return F.interpolate(x, scale_factor=factor, mode=mode, align_corners=False)
+
+
 def _random_noise(x: np.ndarray, rng: np.random.Generator, p_gauss: float, sigma_range, poisson_range,
                   gray_prob: float) -> np.ndarray:
     if rng.uniform() < p_gauss:
         sigma = rng.uniform(*sigma_range)
         return gaussian_noise(x, sigma, rng, gray=bool(rng.uniform() < gray_prob))
     scale = rng.uniform(*poisson_range)
-    return poisson_noise(x, scale, rng, gray=bool(rng.uniform() < gray_prob))
+    return poisson_noise(x, scale, rng, gray=bool(rng.uniform() < gray_prob), gray_weights=TORCHVISION_GRAY)
 
 
 def _updown(rng: np.random.Generator, probs, value_range) -> float:
@@ -737,33 +852,39 @@ def _updown(rng: np.random.Generator, probs, value_range) -> float:
     return 1.0
 
 
-def second_order_degrade(hr, scale: int, rng, cfg: SecondOrderConfig | None = None) -> np.ndarray:
+def second_order_degrade(hr, scale: int, rng, cfg: SecondOrderConfig | None = None, *,
+                         usm_hr: bool = False) -> np.ndarray:
     """Real-ESRGAN's second-order degradation (Wang et al., 2021, Sec. 3.2, Fig. 2; sinc Sec. 3.3).
 
     Each stage is the classical model of Sec. 3.1 (blur, resize, noise, JPEG); applying it twice
     covers far more real-world degradations than one stage does.
 
     Kernels are drawn first, as Real-ESRGAN's dataset does: k1 (stage 1), k2 (stage 2) and the
-    final sinc (or identity). Then, on the HR image:
-      stage 1: blur k1 -> resize by s1 (up/down/keep, area/bilinear/bicubic) -> Gaussian or
-               Poisson noise (gray or colour), clipped -> JPEG;
+    final sinc (or identity). Then, on the HR image (its :func:`usm_sharp` copy if ``usm_hr``):
+      stage 1: blur k1 -> resize by the factor s1 (up/down/keep, area/bilinear/bicubic), as the
+               official ``F.interpolate(x, scale_factor=s1, mode=mode)`` -> Gaussian or Poisson
+               noise (gray or colour; Poisson's gray on torchvision's luma), clipped -> JPEG;
       stage 2: blur k2 with prob. ``second_blur_prob`` -> resize to (H/scale * s2) -> noise,
                clipped -> in random order, either [resize to the LR size + sinc] then JPEG, or
                JPEG then [resize + sinc];
     and finally clip and round to 8 bits. Differences from the official code: JPEG is Pillow's
-    (not the differentiable DiffJPEG), randomness comes from ``rng`` only, and the input is the
-    HR image as given (Real-ESRGAN's trainer degrades an unsharp-masked copy of the HR).
+    (not the differentiable DiffJPEG) and randomness comes from ``rng`` only. Real-ESRGAN's
+    trainer always degrades the unsharp-masked HR (``usm_hr=True``); the default degrades the HR
+    as given. :func:`second_order_pair` returns the LR with the matching training target.
 
     Args:
         hr: float H x W x 3 in [0, 1] (uint8 is accepted and converted).
         scale: SR factor; the output is (H // scale) x (W // scale) x 3.
         rng: numpy Generator or int seed; the same draws give the same output.
         cfg: probabilities and ranges, default :class:`SecondOrderConfig` (Real-ESRGAN x4plus).
+        usm_hr: degrade ``usm_sharp(hr)`` instead of ``hr``, as the official trainer does.
     Returns: float32 H/scale x W/scale x 3 in [0, 1], values on the 8-bit grid.
     """
     hr = _check_hwc(hr, "hr")
     if hr.ndim != 3 or hr.shape[2] != 3:
         raise DegradationError(f"hr must be an RGB H x W x 3 image, got shape {hr.shape}")
+    if usm_hr:
+        hr = usm_sharp(_to_unit_float(hr).astype(np.float32))
     scale = _check_scale(scale)
     h, w = hr.shape[:2]
     if h < scale or w < scale:
@@ -788,7 +909,7 @@ def second_order_degrade(hr, scale: int, rng, cfg: SecondOrderConfig | None = No
     # ---- stage 1
     x = filter2d(x, torch.from_numpy(k1))
     s1 = _updown(rng, cfg.resize_prob, cfg.resize_range)
-    x = _interpolate(x, (x.shape[2] * s1, x.shape[3] * s1), modes[int(rng.integers(len(modes)))])
+    x = _resize_by_factor(x, s1, modes[int(rng.integers(len(modes)))])
     y = _random_noise(_hwc(x), rng, cfg.gaussian_noise_prob, cfg.noise_range, cfg.poisson_scale_range,
                       cfg.gray_noise_prob)
     y = jpeg(np.clip(y, 0, 1), rng.uniform(*cfg.jpeg_range))
@@ -812,6 +933,25 @@ def second_order_degrade(hr, scale: int, rng, cfg: SecondOrderConfig | None = No
         y = jpeg(np.clip(y, 0, 1), rng.uniform(*cfg.jpeg_range2))
         y = resize_back_and_sinc(y)
     return (np.clip(np.round(y * 255.0), 0, 255) / 255.0).astype(np.float32)
+
+
+def second_order_pair(hr, scale: int, rng, cfg: SecondOrderConfig | None = None, *,
+                      usm_hr: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """One Real-ESRGAN training pair ``(lr, target)`` from an HR image, as its trainer makes it.
+
+    With ``usm_hr`` (the generalist's default, as Real-ESRGAN x4plus): target = ``usm_sharp(hr)``
+    and lr = :func:`second_order_degrade` of that sharpened image; the official options train the
+    L1 and perceptual losses against this target (``l1_gt_usm``, ``percep_gt_usm``) and the GAN
+    against the plain HR (``gan_gt_usm: False``). Without it: target = hr, lr degraded from hr.
+    Returns float32 arrays: lr (H/scale x W/scale x 3), target (H x W x 3), both in [0, 1].
+    """
+    hr = _check_hwc(hr, "hr")
+    target = _to_unit_float(hr).astype(np.float32)
+    if usm_hr:
+        if target.ndim != 3 or target.shape[2] != 3:
+            raise DegradationError(f"hr must be an RGB H x W x 3 image, got shape {target.shape}")
+        target = usm_sharp(target)
+    return second_order_degrade(target, scale, rng, cfg), target
 
 
 # --------------------------------------------------------------------------------------------

@@ -426,3 +426,113 @@ def test_hidden_degradation_fixed_and_different_from_bicubic():
     assert 2 / 255 < diff < 40 / 255, diff
     u8 = D.hidden_degradation((hr * 255).round().astype(np.uint8), 4)
     assert u8.dtype == np.uint8 and u8.shape == (12, 10, 3)
+
+
+# ----------------------------------------------------------------------------- Real-ESRGAN: stage 1, USM
+
+def test_stage1_resize_is_the_official_scale_factor_call(monkeypatch):
+    """Stage 1 must call F.interpolate(x, scale_factor=s1, mode=mode) as Real-ESRGAN does: with a
+    computed ``size`` instead, bilinear/bicubic sample a different grid."""
+    real = torch.nn.functional.interpolate
+    calls = []
+
+    def spy(x, *args, **kwargs):
+        out = real(x, *args, **kwargs)
+        calls.append((x.clone(), args, dict(kwargs), out.clone()))
+        return out
+
+    monkeypatch.setattr(D.F, "interpolate", spy)
+    hr = _hr(60, 52)
+    modes, differs = set(), 0
+    for seed in range(12):
+        calls.clear()
+        D.second_order_degrade(hr, 4, np.random.default_rng(seed))
+        x, args, kwargs, out = calls[0]  # the first resize of the pipeline is stage 1's
+        assert not args and kwargs.get("size") is None, kwargs
+        s, mode = kwargs["scale_factor"], kwargs["mode"]
+        assert 0.15 <= s <= 1.5
+        assert out.shape[-2:] == (math.floor(x.shape[2] * s), math.floor(x.shape[3] * s))
+        ref = real(x, scale_factor=s, mode=mode)  # the official call, recomputed independently
+        torch.testing.assert_close(out, ref, rtol=0, atol=0)
+        modes.add(mode)
+        if mode != "area" and s != 1.0:
+            by_size = real(x, size=tuple(out.shape[-2:]), mode=mode, align_corners=False)
+            differs += bool((by_size - ref).abs().max() > 1e-4)
+    assert {"bilinear", "bicubic"} <= modes
+    assert differs >= 1  # the two calls do differ, so the test above can fail
+
+
+def test_poisson_gray_weights_torchvision_vs_bt601():
+    assert D.TORCHVISION_GRAY == (0.2989, 0.587, 0.114)
+    img = np.full((8, 8, 3), (0.2, 0.6, 0.9), dtype=np.float32)
+    a = D.poisson_noise(img, 1.0, np.random.default_rng(3), gray=True)
+    b = D.poisson_noise(img, 1.0, np.random.default_rng(3), gray=True, gray_weights=(0.299, 0.587, 0.114))
+    np.testing.assert_array_equal(a, b)  # BT.601 is the default
+    with pytest.raises(D.DegradationError, match="three"):
+        D.poisson_noise(img, 1.0, 0, gray=True, gray_weights=(1, 0))
+
+
+def test_cv2_gaussian_kernel_sigma_from_size():
+    g = D.cv2_gaussian_1d(51)  # sigma 0 -> 0.3 * ((51 - 1) / 2 - 1) + 0.8 = 8.0
+    i = np.arange(51) - 25
+    want = np.exp(-i**2 / (2 * 8.0**2))
+    np.testing.assert_allclose(g, want / want.sum(), rtol=1e-13)
+    np.testing.assert_array_equal(D.cv2_gaussian_1d(5), [0.0625, 0.25, 0.375, 0.25, 0.0625])
+    np.testing.assert_allclose(D.cv2_gaussian_1d(5, 1.0), np.exp(-np.arange(-2, 3)**2 / 2) /
+                               np.exp(-np.arange(-2, 3)**2 / 2).sum(), rtol=1e-13)
+
+
+def test_usm_sharp_hand_checked_single_bright_pixel():
+    """64x64 gray 0.5 with one 0.6 pixel at (32, 32), BasicSR's USMSharp defaults (radius 50 -> 51,
+    sigma 8, weight 0.5, threshold 10). With g the 1-D Gaussian (g0 its centre tap):
+    blur = 0.5 + 0.1 g_a g_b at offset (a, b); only the bright pixel has 255 |residual| > 10, so
+    the soft mask is g_a g_b. Centre: S = 0.6 + 0.5 * 0.1 (1 - g0^2), out = g0^2 S + (1 - g0^2) 0.6;
+    elsewhere within 25 px: out = 0.5 - 0.05 (g_a g_b)^2; beyond: 0.5."""
+    img = np.full((64, 64), 0.5)
+    img[32, 32] = 0.6
+    t = np.arange(51) - 25
+    g = np.exp(-t**2 / 128.0)
+    g /= g.sum()
+    m = np.zeros((64, 64))
+    m[7:58, 7:58] = np.outer(g, g)  # g_a g_b on the 51 x 51 window around the pixel
+    want = 0.5 - 0.05 * m**2
+    g0sq = g[25] ** 2
+    want[32, 32] = g0sq * (0.6 + 0.05 * (1 - g0sq)) + (1 - g0sq) * 0.6
+    out = D.usm_sharp(img)
+    np.testing.assert_allclose(out, want, atol=1e-12)
+    assert abs(out[32, 32] - 0.6) > 1e-5 and abs(out[32, 33] - 0.5) > 1e-9
+    # a 7.65/255 bump is under the threshold: mask 0 everywhere, image unchanged
+    low = np.full((64, 64), 0.5)
+    low[32, 32] = 0.53
+    np.testing.assert_array_equal(D.usm_sharp(low), low)
+    # threshold 5 lets it through
+    assert D.usm_sharp(low, threshold=5)[32, 32] > 0.53
+
+
+def test_usm_sharp_kinds_agree_and_even_radius():
+    rgb = _hr(40, 36)
+    a = D.usm_sharp(rgb)
+    assert a.shape == rgb.shape and a.dtype == np.float32
+    t = torch.from_numpy(rgb).permute(2, 0, 1)
+    torch.testing.assert_close(D.usm_sharp(t), torch.from_numpy(a).permute(2, 0, 1))
+    torch.testing.assert_close(D.usm_sharp(t.unsqueeze(0).repeat(2, 1, 1, 1))[1], torch.from_numpy(a).permute(2, 0, 1))
+    np.testing.assert_array_equal(D.usm_sharp(rgb, radius=50), D.usm_sharp(rgb, radius=51))
+    u8 = (rgb * 255).round().astype(np.uint8)
+    assert D.usm_sharp(u8).dtype == np.uint8
+    # the sharpened image has more high-frequency energy than the input
+    lap = lambda x: np.abs(np.diff(x, axis=0)).mean()
+    assert lap(a) > lap(rgb)
+    with pytest.raises(D.DegradationError, match="radius"):
+        D.usm_sharp(rgb, radius=0)
+
+
+def test_second_order_usm_hr_and_pair():
+    hr = _hr()
+    lr, target = D.second_order_pair(hr, 4, np.random.default_rng(5))
+    np.testing.assert_array_equal(target, D.usm_sharp(hr))
+    np.testing.assert_array_equal(lr, D.second_order_degrade(hr, 4, np.random.default_rng(5), usm_hr=True))
+    np.testing.assert_array_equal(lr, D.second_order_degrade(target, 4, np.random.default_rng(5)))
+    lr0, target0 = D.second_order_pair(hr, 4, np.random.default_rng(5), usm_hr=False)
+    np.testing.assert_array_equal(target0, hr)
+    np.testing.assert_array_equal(lr0, D.second_order_degrade(hr, 4, np.random.default_rng(5)))
+    assert lr.shape == (12, 10, 3) and target.shape == hr.shape
