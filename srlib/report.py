@@ -265,16 +265,33 @@ class Report:
     backbone: str | None = None
     started: float = field(default_factory=time.time)
     extra: dict = field(default_factory=dict)
+    precision: str = "auto"
+    device: str = "auto"
+    checkpoints: list = field(default_factory=list)
 
     def __post_init__(self):
         self.figures_dir = resolve_figures_dir(self.figures_dir, self.profile)
+
+    @property
+    def precision_policy(self) -> str:
+        """What the notebook's training and inference ran with, e.g. ``cpu fp32, channels_last``."""
+        from .runtime import PrecisionPolicy, pick_device
+
+        return PrecisionPolicy(self.precision, pick_device(self.device)).name
+
+    def use_checkpoint(self, info: Mapping[str, Any]) -> None:
+        """Record a shipped course checkpoint (name, sha256, steps) in every later provenance."""
+        entry = {k: info.get(k) for k in ("name", "sha256", "steps")}
+        if entry not in self.checkpoints:
+            self.checkpoints.append(entry)
 
     def _stem(self, name: str) -> str:
         prefix = f"{self.notebook}_"
         return name if name.startswith(prefix) else prefix + name
 
     def _extra(self, extra: Mapping[str, Any] | None) -> dict:
-        return dict(self.extra, notebook=self.notebook, **(extra or {}))
+        return dict(self.extra, notebook=self.notebook, precision=self.precision_policy,
+                    checkpoints=list(self.checkpoints), **(extra or {}))
 
     def figure(self, fig, name: str, *, backbone: str | None = None,
                extra: Mapping[str, Any] | None = None) -> Path:

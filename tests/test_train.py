@@ -405,6 +405,8 @@ def test_amp_on_cuda_trains_and_resumes(tmp_path, amp):
     assert again.step == 4 and all(torch.isfinite(p).all() for p in again.raw_models["G"].parameters())
 
 
-def test_amp_is_off_on_cpu(tmp_path):
-    tr = make_trainer(tmp_path, amp=True, device="cpu")
-    assert tr.amp_dtype is None and not tr.scaler.is_enabled()
+def test_fp32_precision_on_cpu_has_no_autocast_and_no_scaler(tmp_path):
+    tr = make_trainer(tmp_path, precision="fp32", device="cpu")
+    assert tr.amp_dtype is None and not tr.scaler.is_enabled() and not tr.policy.channels_last
+    old_switch = make_trainer(tmp_path, amp=False, device="cpu")
+    assert old_switch.policy.requested == "fp32"

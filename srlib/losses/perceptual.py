@@ -38,12 +38,14 @@ def gram_matrix(x: torch.Tensor) -> torch.Tensor:
     if x.dim() != 4:
         raise ValueError(f"gram_matrix expects features of shape (N, C, H, W), got {tuple(x.shape)}")
     n, c, h, w = x.shape
-    f = x.reshape(n, c, h * w)
-    return f.bmm(f.transpose(1, 2)) / (c * h * w)
+    f = x.float().reshape(n, c, h * w)
+    with torch.autocast(f.device.type, enabled=False):  # fp32 even inside a bf16 forward pass
+        return f.bmm(f.transpose(1, 2)) / (c * h * w)
 
 
 def feature_distance(a: torch.Tensor, b: torch.Tensor, criterion: str) -> torch.Tensor:
     """``"l1"``: mean |a-b|; ``"l2"``: mean (a-b)^2; ``"fro"``: ||a-b||_F over the whole batch."""
+    a, b = a.float(), b.float()  # features may come from a bf16 forward pass; distances in fp32
     if criterion == "l1":
         return (a - b).abs().mean()
     if criterion == "l2":

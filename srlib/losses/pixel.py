@@ -43,13 +43,13 @@ def check_pair(pred: torch.Tensor, target: torch.Tensor, what: str = "loss") -> 
 def l1_loss(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """Mean absolute error ``|pred - target|``."""
     check_pair(pred, target, "l1_loss")
-    return reduce_loss((pred - target).abs(), reduction)
+    return reduce_loss((pred.float() - target.float()).abs(), reduction)
 
 
 def mse_loss(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """Mean squared error ``(pred - target)^2`` (the L2 loss that PSNR measures)."""
     check_pair(pred, target, "mse_loss")
-    return reduce_loss((pred - target).pow(2), reduction)
+    return reduce_loss((pred.float() - target.float()).pow(2), reduction)
 
 
 def charbonnier_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-3,
@@ -62,7 +62,8 @@ def charbonnier_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-3
     check_pair(pred, target, "charbonnier_loss")
     if eps <= 0:
         raise ValueError(f"charbonnier_loss needs eps > 0 (got {eps}); LapSRN uses 1e-3")
-    return reduce_loss(torch.sqrt((pred - target).pow(2) + eps * eps), reduction)
+    diff = pred.float() - target.float()
+    return reduce_loss(torch.sqrt(diff.pow(2) + eps * eps), reduction)
 
 
 class _PixelLoss(nn.Module):

@@ -51,7 +51,7 @@ class ESRGANConfig:
         percep_criterion: ``"l1"`` (BasicSR). percep_weight: 1.0.
         pixel_weight: eta = 1e-2 (Eq. 4). gan_weight: lambda = 5e-3 (Eq. 4).
         vgg_weights, disc_feat, steps, batch_size, lr_patch, lr_g, lr_d, betas, schedule,
-        milestones, gamma, ema_decay, seed: as in :class:`~srlib.recipes.srgan.SRGANConfig`.
+        milestones, gamma, ema_decay, seed, precision: as in :class:`~srlib.recipes.srgan.SRGANConfig`.
     """
 
     psnr: PSNRConfig
@@ -75,6 +75,7 @@ class ESRGANConfig:
     eta_min: float = 0.0
     ema_decay: float | None = 0.999
     seed: int = 0
+    precision: str = "auto"
 
     def __post_init__(self):
         _check_gan_config(self)

@@ -66,6 +66,9 @@ class PSNRConfig:
         ema_decay: keep an exponential moving average of G (``None``: no EMA).
         dataset: embedded training set (:func:`srlib.data.load_images`).
         seed: seeds the initialisation and the patch sampling.
+        precision: the trainer's forward-pass policy (:class:`srlib.runtime.PrecisionPolicy`):
+            ``"auto"`` (bf16 autocast + channels_last on a CPU with native bf16, AMP on CUDA),
+            ``"fp32"`` or ``"bf16"``. Part of the cache key and of every checkpoint's record.
     """
 
     profile: str
@@ -88,6 +91,7 @@ class PSNRConfig:
     ema_decay: float | None = 0.999
     dataset: str = "photos"
     seed: int = 0
+    precision: str = "auto"
 
     def __post_init__(self):
         if self.arch not in ARCHS:
@@ -139,6 +143,9 @@ def _check_schedule(cfg) -> None:
                          f"{cfg.batch_size}, {cfg.lr_patch})")
     if cfg.ema_decay is not None and not 0.0 <= cfg.ema_decay < 1.0:
         raise ValueError(f"ema_decay must be in [0, 1) or None, got {cfg.ema_decay}")
+    from ..runtime import PRECISIONS
+    if getattr(cfg, "precision", "auto") not in PRECISIONS:
+        raise ValueError(f"unknown precision {cfg.precision!r}; use one of {', '.join(PRECISIONS)}")
 
 
 def build_generator(cfg) -> nn.Module:
@@ -257,7 +264,7 @@ def train_psnr(cfg: PSNRConfig, *, device: str | torch.device = "auto", cache_di
         trainer = Trainer({"G": G}, {"G": opt}, partial(psnr_step, pixel_loss=c.pixel_loss),
                           schedulers={"G": make_scheduler(opt, c)},
                           ema={"G": c.ema_decay} if c.ema_decay is not None else None,
-                          device=dev, progress=progress, seed=c.seed,
+                          device=dev, progress=progress, seed=c.seed, precision=c.precision,
                           log_every=max(1, c.steps // 200))
         trainer.fit(make_batch_fn(c, images), c.steps)
         return trainer

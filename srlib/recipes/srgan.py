@@ -67,6 +67,7 @@ class SRGANConfig:
         batch_size, lr_patch: as in :class:`~srlib.recipes.psnr.PSNRConfig` (HR = lr_patch*scale,
             which must be 128 or 256 for the discriminator).
         ema_decay: EMA of G (``None``: none).
+        precision: forward-pass policy of both networks (see :class:`~srlib.recipes.psnr.PSNRConfig`).
     """
 
     psnr: PSNRConfig
@@ -90,6 +91,7 @@ class SRGANConfig:
     eta_min: float = 0.0
     ema_decay: float | None = None
     seed: int = 0
+    precision: str = "auto"
 
     def __post_init__(self):
         _check_gan_config(self)
@@ -217,7 +219,7 @@ def fit_gan(cfg, make_step, *, device: str | torch.device = "auto", cache_dir=No
         trainer = Trainer({"G": G, "D": D}, {"G": opt_g, "D": opt_d}, step,
                           schedulers={"G": make_scheduler(opt_g, c), "D": make_scheduler(opt_d, c)},
                           ema={"G": c.ema_decay} if c.ema_decay is not None else None,
-                          device=dev, progress=progress, seed=c.seed,
+                          device=dev, progress=progress, seed=c.seed, precision=c.precision,
                           log_every=max(1, c.steps // 200))
         trainer.fit(make_batch_fn(_data_view(c), images), c.steps)
         return trainer

@@ -38,6 +38,7 @@ import math
 import os
 import random
 import tempfile
+import time
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -70,9 +71,13 @@ class Trainer:
         grad_clip: max global L2 norm of each optimizer's gradients (``None``: no clipping).
         device: ``None`` picks ``cuda`` (this rank's GPU under torchrun) when available, else
             ``cpu``; or a ``torch.device`` / string.
-        amp: mixed precision, only effective on CUDA: ``True`` -> bf16 when the GPU supports
-            it, else fp16 with a GradScaler; ``"bf16"`` / ``"fp16"`` to choose; ``False`` off.
-            On CPU training is always plain fp32.
+        precision: ``"auto"`` (default), ``"fp32"``, ``"bf16"`` or ``"fp16"``: the forward
+            pass's :class:`~srlib.runtime.PrecisionPolicy`. On CPU ``"auto"`` means channels_last
+            models and batches plus bf16 autocast where the CPU has native bf16; on CUDA it is
+            AMP (bf16 when the GPU supports it, else fp16 with a GradScaler). Master weights,
+            optimizer state and the loss given to :meth:`optimize` stay fp32.
+        amp: the older switch, kept for callers that use it: ``False`` -> ``"fp32"``,
+            ``True`` -> ``"auto"``, ``"bf16"`` / ``"fp16"`` as given; overrides ``precision``.
         checkpoint_path: where :meth:`save` writes (atomically); ``None`` keeps nothing on disk.
         checkpoint_every: also save every this many steps (a checkpoint is always written at
             the end of :meth:`fit` when ``checkpoint_path`` is set).
@@ -86,7 +91,8 @@ class Trainer:
     def __init__(self, models: Mapping[str, nn.Module], optimizers: Mapping[str, torch.optim.Optimizer],
                  step_fn: Callable, *, schedulers: Mapping | None = None,
                  ema: Mapping[str, float] | None = None, grad_clip: float | None = None,
-                 device=None, amp: bool | str = True, checkpoint_path=None,
+                 device=None, precision: str = "auto", amp: bool | str | None = None,
+                 checkpoint_path=None,
                  checkpoint_every: int | None = None, log_every: int = 1, progress: bool = True,
                  seed: int = 0, find_unused_parameters: bool = False):
         schedulers, ema = dict(schedulers or {}), dict(ema or {})
@@ -104,7 +110,12 @@ class Trainer:
         self.seed = int(seed)
         _seed_all(self.seed + self.rank)
 
-        self.raw_models = {name: m.to(self.device) for name, m in models.items()}
+        if amp is not None:
+            precision = {True: "auto", False: "fp32"}[amp] if isinstance(amp, bool) else amp
+        from ..runtime import PrecisionPolicy
+        self.policy = PrecisionPolicy(precision, self.device)
+        # Layout before the DDP wrap, so DDP's gradient buckets match the parameters' strides.
+        self.raw_models = {name: self.policy.model(m.to(self.device)) for name, m in models.items()}
         self.models: dict[str, nn.Module] = dict(self.raw_models)
         if self.world_size > 1:
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -121,7 +132,7 @@ class Trainer:
 
         self.step_fn = step_fn
         self.grad_clip = grad_clip
-        self.amp_dtype = _amp_dtype(amp, self.device)
+        self.amp_dtype = self.policy.dtype
         self.scaler = torch.amp.GradScaler(self.device.type,
                                            enabled=self.amp_dtype == torch.float16)
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path is not None else None
@@ -129,6 +140,8 @@ class Trainer:
         self.log_every = int(log_every)
         self.progress = bool(progress)
         self.step = 0  # number of completed steps
+        # Wall seconds spent making batches vs in step_fn, over the steps this process ran.
+        self.timing = {"data": 0.0, "step": 0.0, "steps": 0}
         self.history: list[dict[str, float]] = []
         self.last_checkpoint: tuple[str, int] | None = None  # (path, step) of the last good save
         self._current_step = 0
@@ -207,20 +220,24 @@ class Trainer:
 
         bar = tqdm(total=steps, initial=self.step, disable=not (self.progress and self.is_main),
                    desc="train", dynamic_ncols=True, leave=True)
-        autocast = (torch.autocast(self.device.type, dtype=self.amp_dtype)
-                    if self.amp_dtype is not None else contextlib.nullcontext())
         saved_at = None
         try:
             while self.step < steps:
                 step = self._current_step = self.step
+                t0 = time.perf_counter()
                 batch = to_device(shard_batch(batch_fn(step), self.rank, self.world_size), self.device)
+                batch = self.policy.batch(batch)
+                t1 = time.perf_counter()
                 self._optimized = False
-                with autocast:
+                with self.policy.autocast():
                     out = self.step_fn(self, batch, step)
                 losses = self._finite_losses(out)
                 if self.scaler.is_enabled() and self._optimized:
                     self.scaler.update()
                 self._update_ema()
+                self.timing["data"] += t1 - t0
+                self.timing["step"] += time.perf_counter() - t1
+                self.timing["steps"] += 1
                 self.step += 1
                 if self.step % self.log_every == 0 or self.step == steps:
                     self.history.append({"step": self.step, **losses})
@@ -431,19 +448,6 @@ def _pick_device(device) -> torch.device:
     if dev.type == "cuda" and dev.index is None:  # under torchrun: this rank's GPU
         dev = torch.device("cuda", distributed_env()[2] % torch.cuda.device_count())
     return dev
-
-
-def _amp_dtype(amp, device: torch.device):
-    if device.type != "cuda" or amp in (False, None):
-        return None
-    key = str(amp).lower()
-    if amp is True or key == "true":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if key in ("bf16", "bfloat16"):
-        return torch.bfloat16
-    if key in ("fp16", "float16", "half"):
-        return torch.float16
-    raise ValueError(f"amp must be True, False, 'bf16' or 'fp16', got {amp!r}")
 
 
 def _seed_all(seed: int) -> None:
