@@ -84,6 +84,13 @@ def _check_unit_range(arr: np.ndarray, name: str) -> None:
         )
 
 
+def _check_not_empty(shape: tuple, name: str) -> None:
+    """``shape`` is (..., H, W, 3): refuse no images and images without pixels."""
+    if any(int(n) == 0 for n in shape):
+        raise DatasetError(f"{name} is empty (shape {tuple(shape)} as N x H x W x 3 / H x W x 3): "
+                           "it has no pixels; check how it was loaded or cropped")
+
+
 def to_batch_255(x, name: str = "image") -> tuple[np.ndarray, bool]:
     """Convert any accepted image input to float64 ``(N, H, W, 3)`` RGB on the 0-255 scale.
 
@@ -98,6 +105,7 @@ def to_batch_255(x, name: str = "image") -> tuple[np.ndarray, bool]:
         if not x.is_floating_point():
             raise DatasetError(f"{name}: a tensor must be float in [0, 1]; got dtype {x.dtype}")
         batched = x.ndim == 4
+        _check_not_empty(tuple(x.shape[:-3]) + tuple(x.shape[-2:]) + (3,), name)
         arr = x.detach().to("cpu", torch.float64).reshape(-1, *x.shape[-3:]).permute(0, 2, 3, 1).numpy()
         _check_unit_range(arr, name)
         return arr * 255.0, batched
@@ -108,6 +116,7 @@ def to_batch_255(x, name: str = "image") -> tuple[np.ndarray, bool]:
             "Tensors are channel-first: (3, H, W) or (N, 3, H, W)."
         )
     batched = arr.ndim == 4
+    _check_not_empty(arr.shape, name)
     arr = arr.reshape(-1, *arr.shape[-3:])
     if arr.dtype == np.uint8:
         return arr.astype(np.float64), batched
@@ -143,8 +152,10 @@ def _y_from_255(rgb255: np.ndarray) -> np.ndarray:
 
 def crop(batch: np.ndarray, crop_border: int) -> np.ndarray:
     """Cut ``crop_border`` pixels from each side of ``(N, H, W, C)`` (SR convention: the scale)."""
-    if not isinstance(crop_border, (int, np.integer)) or crop_border < 0:
-        raise DatasetError(f"crop_border must be a non-negative integer; got {crop_border!r}")
+    if isinstance(crop_border, (bool, np.bool_)) or not isinstance(crop_border, (int, np.integer)) \
+            or crop_border < 0:
+        raise DatasetError(f"crop_border must be a non-negative integer number of pixels (usually the "
+                           f"scale, e.g. 4); got {crop_border!r}")
     h, w = batch.shape[1:3]
     if 2 * crop_border >= min(h, w):
         raise DatasetError(f"crop_border={crop_border} removes the whole {h}x{w} image; use a smaller border")

@@ -18,12 +18,22 @@ image's statistics are from those of a set of pristine photos:
    time over all patches of the image. The score is Eq. 10:
    ``sqrt((mu1 - mu2)^T ((S1 + S2) / 2)^+ (mu1 - mu2))``.
 
-Facts follow the authors' MATLAB release and BasicSR's ``basicsr/metrics/niqe.py`` (Y channel,
-border crop). Two deliberate choices: the half-size image uses the MATLAB bicubic (as the
-authors), not BasicSR's OpenCV bilinear; and the default pristine model is fitted by srlib on
-the Y channel of the bundled photos' training split (``python -m srlib.niqe --refit``), since
-the official parameters cannot be shipped here (see :func:`fit_niqe_model` on ``augment``). Absolute values therefore differ from papers
-that used the official model; pass the official file as ``model=path`` to reproduce them.
+Facts follow the authors' MATLAB release and BasicSR's ``basicsr/metrics/niqe.py``: the Y channel
+(BT.601, 16-235) **rounded to integers** before anything else, as MATLAB computes NIQE on an
+8-bit gray image and BasicSR rounds (``img.round()``, "necessary for being consistent with
+MATLAB's result"); a border crop; the half-size image by MATLAB's bicubic ``imresize`` (BasicSR
+used OpenCV's bilinear ``cv2.resize`` at first and MATLAB's bicubic since v1.3.3.11; srlib uses its
+own MATLAB-compatible :func:`srlib.degradations.imresize`). Rounding matters: on BasicSR's
+``baboon.png`` with the official parameters, MATLAB gives 5.72957338; without rounding the score
+moves by about 0.1 (see ``tests/test_niqe.py``, which checks the published value where the
+official file and image are present).
+
+One deliberate difference: the default pristine model is fitted by srlib on the (rounded) Y
+channel of the bundled photos' training split (``python -m srlib.niqe --refit``), since the
+official parameters cannot be shipped here (see :func:`fit_niqe_model` on ``augment``).
+Absolute values therefore differ from papers that used the official model; pass the official
+``niqe_pris_params.npz`` (BasicSR) or ``modelparameters.mat`` (MATLAB release) as ``model=path``
+to reproduce them.
 """
 
 from __future__ import annotations
@@ -203,12 +213,28 @@ def niqe_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: np.n
 # Public API
 # ---------------------------------------------------------------------------------------------
 
-def _to_y_images(img) -> tuple[list[np.ndarray], bool]:
-    """Luminance images (0-255) from a 2-D array (taken as Y on 0-255) or any RGB input of srlib.metrics."""
+def round_y(y: np.ndarray) -> np.ndarray:
+    """Round luminance to integers as BasicSR does before NIQE (``numpy.round``: halves to even).
+
+    MATLAB computes NIQE on an 8-bit gray image, i.e. on integers; BasicSR reproduces that by
+    rounding its float Y. Exact halves practically never occur in a BT.601 Y computed from 8-bit
+    RGB, so the rounding rule for ties (MATLAB rounds them away from zero) does not matter.
+    """
+    return np.round(np.asarray(y, dtype=np.float64))
+
+
+def _to_y_images(img, rounded: bool = True) -> tuple[list[np.ndarray], bool]:
+    """Luminance images (0-255) from a 2-D array (taken as Y on 0-255) or any RGB input of
+    srlib.metrics, rounded to integers (:func:`round_y`) unless ``rounded=False``."""
     if isinstance(img, np.ndarray) and img.ndim == 2:
-        return [img.astype(np.float64)], False
-    rgb255, batched = to_batch_255(img, "image")
-    return list(rgb_to_y(rgb255 / 255.0)), batched
+        if img.size == 0:
+            raise DatasetError(f"the image is empty (shape {img.shape}); NIQE needs at least one "
+                               f"{PATCH_SIZE}x{PATCH_SIZE} patch")
+        ys, batched = [img.astype(np.float64)], False
+    else:
+        rgb255, batched = to_batch_255(img, "image")
+        ys = list(rgb_to_y(rgb255 / 255.0))
+    return ([round_y(y) for y in ys] if rounded else ys), batched
 
 
 def _dihedral(y: np.ndarray) -> list[np.ndarray]:
@@ -221,7 +247,8 @@ def fit_niqe_model(images, patch_size: int = PATCH_SIZE, sharpness_threshold: fl
                    augment: bool = False) -> NIQEModel:
     """Fit the pristine MVG from high-quality photos (Sec. III-B of the paper).
 
-    Each image (any input :func:`niqe` accepts; RGB is converted to Y) is cut into patches; only
+    Each image (any input :func:`niqe` accepts; RGB is converted to Y and rounded to integers, as
+    the authors fitted on 8-bit images and :func:`niqe` scores) is cut into patches; only
     the patches whose sharpness exceeds ``sharpness_threshold`` times the image's sharpest patch
     are kept; their 36-D features are pooled and summarised by mean and covariance.
 
@@ -297,11 +324,14 @@ def load_niqe_model(path=None) -> NIQEModel:
     return _load_cached(str(Path(path if path is not None else DEFAULT_MODEL_PATH).resolve()))
 
 
-def niqe(img, crop_border: int = 0, model=None):
+def niqe(img, crop_border: int = 0, model=None, *, round_to_integers: bool = True):
     """NIQE score of ``img`` (lower means more natural), Eq. 10 of Mittal et al. 2013.
 
     ``img``: RGB as in :mod:`srlib.metrics` (uint8 H x W x 3, float [0, 1], tensors (3, H, W) or
     (N, 3, H, W)), converted to BT.601 Y; or a 2-D array taken as Y on the 0-255 scale.
+    The luminance is rounded to integers (``round_to_integers=True``, the default: MATLAB and
+    BasicSR compute NIQE on integer gray levels; ``False`` keeps the float Y, as srlib did before,
+    and does not reproduce published values).
     ``crop_border`` pixels are removed from each side first (BasicSR convention). ``model``:
     ``None`` (srlib's bundled pristine model), a path to a parameter file, or a :class:`NIQEModel`.
     The image must hold at least one ``model.patch_size`` patch; with a single patch its feature
@@ -311,11 +341,12 @@ def niqe(img, crop_border: int = 0, model=None):
     """
     if not isinstance(model, NIQEModel):
         model = load_niqe_model(model)
-    ys, batched = _to_y_images(img)
+    ys, batched = _to_y_images(img, rounded=round_to_integers)
     scores = []
     for y in ys:
         h, w = y.shape
-        if not isinstance(crop_border, (int, np.integer)) or crop_border < 0 or 2 * crop_border >= min(h, w):
+        if isinstance(crop_border, (bool, np.bool_)) or not isinstance(crop_border, (int, np.integer)) \
+                or crop_border < 0 or 2 * crop_border >= min(h, w):
             raise DatasetError(f"crop_border must be a non-negative integer smaller than half of {h}x{w}; "
                                f"got {crop_border!r}")
         if crop_border:
@@ -345,7 +376,8 @@ def refit(out=DEFAULT_MODEL_PATH) -> NIQEModel:
     names = sorted(images)
     model = fit_niqe_model([images[n] for n in names], augment=True)
     save_niqe_model(model, out, images=",".join(names),
-                    source="srlib.data photos/train, BT.601 Y, 8 rotations/mirrors per image")
+                    source="srlib.data photos/train, BT.601 Y rounded to integers, 8 rotations/mirrors "
+                           "per image")
     _load_cached.cache_clear()
     return model
 

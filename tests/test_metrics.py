@@ -173,3 +173,24 @@ def test_evaluate_and_evaluate_many(hub, monkeypatch):
     assert part["niqe"] is None and "niqe unavailable" in part["notes"] and "96x96" in part["notes"]
     with pytest.raises(DatasetError, match="unknown metrics"):
         evaluate(a, b, 4, metrics=("psnr", "fid"))
+
+
+def test_crop_border_true_is_refused_not_taken_as_one():
+    from srlib.errors import DatasetError
+
+    a = np.zeros((8, 8, 3), np.uint8)
+    b = np.full((8, 8, 3), 10, np.uint8)
+    for fn in (psnr, ssim):
+        with pytest.raises(DatasetError, match="crop_border must be a non-negative integer"):
+            fn(a, b, True)
+        with pytest.raises(DatasetError, match="crop_border"):
+            fn(a, b, np.bool_(False))
+
+
+def test_empty_images_are_a_clear_error():
+    from srlib.errors import DatasetError
+
+    for empty in (np.zeros((0, 0, 3), np.uint8), np.zeros((0, 5, 3), np.float32), np.zeros((0, 4, 4, 3), np.uint8),
+                  torch.zeros(3, 0, 0), torch.zeros(0, 3, 4, 4)):
+        with pytest.raises(DatasetError, match="empty"):
+            psnr(empty, empty, 0)

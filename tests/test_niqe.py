@@ -206,3 +206,70 @@ def test_refit_command_writes_a_loadable_model(tmp_path, monkeypatch):
     assert m.info["images"] == "img0,img1,img2" and m.info["n_patches"] >= 3
     x = fake["img0"]
     assert N.niqe(x, model=out) == pytest.approx(N.niqe(x, model=m))
+
+
+# --------------------------------------------------------------------------- rounding (MATLAB / BasicSR)
+
+def test_round_y_hand_values():
+    np.testing.assert_array_equal(N.round_y(np.array([16.4, 16.6, 234.49, 100.0])), [16, 17, 234, 100])
+
+
+def test_niqe_rounds_luminance_like_matlab_and_basicsr():
+    """A dither of +-0.4 grey levels disappears when Y is rounded, so the score must be exactly that
+    of the integer image; without rounding the dither is texture and moves the score."""
+    y_int = np.round(rgb_to_y(_test_photos(1, 192)[0]))
+    checker = np.where((np.indices(y_int.shape).sum(0) % 2) == 0, 0.4, -0.4)
+    dithered = y_int + checker  # round(dithered) == y_int exactly
+    np.testing.assert_array_equal(N.round_y(dithered), y_int)
+    base = N.niqe(y_int)
+    assert N.niqe(dithered) == base
+    assert abs(N.niqe(dithered, round_to_integers=False) - base) > 1e-3
+    # RGB input goes through the same rounding: identical to feeding the rounded Y by hand
+    x = _test_photos(1, 192)[0]
+    assert N.niqe(x) == N.niqe(np.round(rgb_to_y(x)))
+    assert N.niqe(x) != N.niqe(rgb_to_y(x), round_to_integers=False)
+
+
+def _official_niqe_files():
+    """BasicSR's official parameters and its baboon test image, where a BasicSR checkout is given
+    (``$SRLIB_BASICSR_DIR``) or an installed ``basicsr`` package ships the parameters."""
+    import os
+    from pathlib import Path
+
+    roots = [Path(os.environ["SRLIB_BASICSR_DIR"])] if os.environ.get("SRLIB_BASICSR_DIR") else []
+    try:
+        import basicsr  # noqa: F401  (only to locate its files; never imported by srlib)
+
+        roots.append(Path(basicsr.__file__).resolve().parents[1])
+    except Exception:
+        pass
+    for root in roots:
+        params = root / "basicsr" / "metrics" / "niqe_pris_params.npz"
+        for image in (root / "test_scripts" / "data" / "baboon.png", root / "tests" / "data" / "baboon.png"):
+            if params.is_file() and image.is_file():  # the image moved from tests/ to test_scripts/
+                return params, image
+    return None
+
+
+def test_official_parameters_reproduce_matlab_on_baboon():
+    """MATLAB's NIQE of BasicSR's baboon.png (test_scripts/data/, formerly tests/data/) is
+    5.72957338 (MATLAB R2021a, quoted in BasicSR's basicsr/metrics/niqe.py). The parameter file and image are BasicSR's (its license) and are not
+    shipped with srlib; set SRLIB_BASICSR_DIR to a BasicSR checkout to run this check."""
+    found = _official_niqe_files()
+    if found is None:
+        pytest.skip("BasicSR's niqe_pris_params.npz and baboon.png not present "
+                    "(set SRLIB_BASICSR_DIR to a BasicSR checkout)")
+    from srlib.io import read_image
+
+    params, image = found
+    assert N.niqe(read_image(image), model=params) == pytest.approx(5.72957338, abs=1e-3)
+
+
+def test_crop_border_must_be_an_integer_not_a_bool():
+    x = _test_photos(1, 192)[0]
+    with pytest.raises(DatasetError, match="crop_border"):
+        N.niqe(x, crop_border=True)
+    with pytest.raises(DatasetError, match="empty"):
+        N.niqe(np.zeros((0, 0, 3), np.uint8))
+    with pytest.raises(DatasetError, match="empty"):
+        N.niqe(np.zeros((0, 0)))
