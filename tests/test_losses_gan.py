@@ -106,3 +106,33 @@ def test_bad_kind_and_missing_real_logits():
         d_loss("wasserstein", torch.zeros(1), torch.zeros(1))
     with pytest.raises(ValueError, match="real_logits"):
         g_loss("ragan", torch.zeros(2))
+
+
+def test_relativistic_d_loss_detaches_the_other_sides_mean_like_current_basicsr():
+    """BasicSR's ESRGANModel (since 2020): real term BCE(r - mean(f).detach(), 1), fake term
+    BCE(f - mean(r).detach(), 0), each halved. Gradients by hand: dL/dr_i = 0.5 (s(r_i - mf) - 1) / n,
+    dL/df_j = 0.5 s(f_j - mr) / m; the coupled (2018) form adds the cross terms."""
+    r0, f0 = [0.5, -1.0, 2.0], [0.3, -0.7]
+    mr, mf = sum(r0) / 3, sum(f0) / 2
+    r = torch.tensor(r0, dtype=torch.float64, requires_grad=True)
+    f = torch.tensor(f0, dtype=torch.float64, requires_grad=True)
+    relativistic_d_loss(r, f).backward()
+    want_r = [0.5 * (sig(x - mf) - 1) / 3 for x in r0]
+    want_f = [0.5 * sig(y - mr) / 2 for y in f0]
+    assert r.grad.tolist() == pytest.approx(want_r, rel=1e-12)
+    assert f.grad.tolist() == pytest.approx(want_f, rel=1e-12)
+    assert d_loss("ragan", r.detach(), f.detach()).item() == pytest.approx(
+        0.5 * (sum(-math.log(sig(x - mf)) for x in r0) / 3 + sum(-math.log(1 - sig(y - mr)) for y in f0) / 2))
+
+    # the coupled form: same value, each term also differentiates the other side's mean
+    r2, f2 = r.detach().clone().requires_grad_(), f.detach().clone().requires_grad_()
+    from srlib.losses.gan import relativistic_d_loss_coupled
+
+    coupled = relativistic_d_loss_coupled(r2, f2)
+    assert coupled.item() == pytest.approx(relativistic_d_loss(r, f).item(), rel=1e-12)
+    coupled.backward()
+    cross_r = -sum(0.5 * sig(y - mr) / 2 for y in f0) / 3     # fake term through mean(r)
+    cross_f = -sum(0.5 * (sig(x - mf) - 1) / 3 for x in r0) / 2  # real term through mean(f)
+    assert r2.grad.tolist() == pytest.approx([g + cross_r for g in want_r], rel=1e-12)
+    assert f2.grad.tolist() == pytest.approx([g + cross_f for g in want_f], rel=1e-12)
+    assert (r2.grad - r.grad).abs().max() > 0.05

@@ -22,7 +22,9 @@ Kinds:
   ``E[C(G(z))] - E[C(x)]``, G minimises ``-E[C(G(z))]``. Only meaningful when C is kept
   (approximately) 1-Lipschitz: weight clipping, gradient penalty or spectral normalisation.
 - ``"ragan"``: relativistic average GAN (Jolicoeur-Martineau 2018), the ESRGAN discriminator;
-  see :func:`relativistic_d_loss` / :func:`relativistic_g_loss`. Needs both logits.
+  see :func:`relativistic_d_loss` / :func:`relativistic_g_loss`. Needs both logits. The D loss
+  treats the other side's mean as a constant in each term (current BasicSR, the default);
+  :func:`relativistic_d_loss_coupled` keeps the 2018 form with gradients through both means.
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ def bce_fake(logits: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits))
 
 
-def relativistic_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+def relativistic_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, *,
+                        detach_other: bool = True) -> torch.Tensor:
     """Relativistic average discriminator loss (ESRGAN, Wang et al. 2018, Eq. 1-2).
 
     ``D_Ra(x_r, x_f) = sigmoid(C(x_r) - E[C(x_f)])`` asks "is the real image more realistic than
@@ -61,11 +64,37 @@ def relativistic_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) ->
     Returned here as the MEAN of the two terms (``L_D / 2``), as ESRGAN's official code and
     BasicSR compute it, so that their published loss weights (e.g. 5e-3) carry over.
     Pass ``fake_logits`` computed from detached generator outputs in the D step.
+
+    Gradients. By default (``detach_other=True``) this follows current BasicSR
+    (``ESRGANModel.optimize_parameters`` since 2020): the other side's mean is a constant in
+    each term, ``E[C(x_f)]`` in the real term and ``E[C(x_r)]`` in the fake term, so each term
+    sends gradients through its own logits only (BasicSR computes the real term from a detached
+    fake prediction and the fake term from a detached real one, backpropagating each term
+    separately: its fix #278 of 2020-08-31 for an in-place BatchNorm error in distributed
+    training). The value is the
+    same either way; D's gradients are not: with ``detach_other=False``
+    (:func:`relativistic_d_loss_coupled`, the 2018 ESRGAN code and earlier BasicSR) both
+    terms also push through the other side's mean, which changes D's gradient by about as
+    much as the gradient itself. The ESRGAN recipe uses the default.
     """
     _check("ragan", real_logits, fake_logits)
-    real_rel = real_logits - fake_logits.mean()
-    fake_rel = fake_logits - real_logits.mean()
+    fake_mean, real_mean = fake_logits.mean(), real_logits.mean()
+    if detach_other:
+        fake_mean, real_mean = fake_mean.detach(), real_mean.detach()
+    real_rel = real_logits - fake_mean
+    fake_rel = fake_logits - real_mean
     return 0.5 * (bce_real(real_rel) + bce_fake(fake_rel))
+
+
+def relativistic_d_loss_coupled(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """The relativistic average D loss with gradients through both means (the original form).
+
+    Same value as :func:`relativistic_d_loss`; the gradient of each term also flows through the
+    other side's mean, as in the 2018 official ESRGAN code (``SRRaGAN_model``) and BasicSR
+    before 2020. Kept to compare with the current default, ``relativistic_d_loss(...,
+    detach_other=False)``.
+    """
+    return relativistic_d_loss(real_logits, fake_logits, detach_other=False)
 
 
 def relativistic_g_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:

@@ -125,7 +125,8 @@ def esrgan_step(trainer: Trainer, batch: dict, step: int, *, percep: nn.Module,
 
     G step, D frozen: ``L_percep + gan_weight * L_G^Ra + pixel_weight * L1`` (Eq. 4), with the
     real logits treated as constants. D step: ``L_D^Ra`` (Eq. 2) on the SR batch computed
-    before the G update, detached.
+    before the G update, detached, with the other side's mean a constant in each term (the
+    default of :func:`srlib.losses.relativistic_d_loss`, as current BasicSR).
     """
     G, D = trainer.models["G"], trainer.models["D"]
     lr, hr = batch["lr"], batch["hr"]
