@@ -536,3 +536,37 @@ def test_second_order_usm_hr_and_pair():
     np.testing.assert_array_equal(target0, hr)
     np.testing.assert_array_equal(lr0, D.second_order_degrade(hr, 4, np.random.default_rng(5)))
     assert lr.shape == (12, 10, 3) and target.shape == hr.shape
+
+
+def test_imresize_cpu_tensors_take_the_fast_numpy_path(monkeypatch):
+    """CPU tensors without gradients go through scipy (many times faster than torch's sparse CSR
+    products on a CPU) and give the numpy path's result exactly; gradients still use torch."""
+    import srlib.degradations as D
+
+    rng = np.random.default_rng(3)
+    x = torch.from_numpy(rng.random((2, 3, 37, 29))).float()
+    x8 = torch.from_numpy(rng.integers(0, 256, (3, 20, 24), dtype=np.uint8))
+    want = np.stack([D.imresize(np.ascontiguousarray(x[i].permute(1, 2, 0).numpy()), 0.25) for i in range(2)])
+    want8 = D.imresize(np.ascontiguousarray(x8.permute(1, 2, 0).numpy()), output_shape=(7, 9))
+    torch_path = D._resize_torch
+
+    def refuse(*a, **k):
+        raise AssertionError("the torch sparse path ran for a CPU tensor without gradients")
+
+    monkeypatch.setattr(D, "_resize_torch", refuse)
+    out = D.imresize(x, 0.25)
+    assert out.dtype == torch.float32 and out.shape == (2, 3, 10, 8) and out.is_contiguous()
+    np.testing.assert_array_equal(out.permute(0, 2, 3, 1).numpy(), want)
+    out8 = D.imresize(x8, output_shape=(7, 9))
+    assert out8.dtype == torch.uint8
+    np.testing.assert_array_equal(out8.permute(1, 2, 0).numpy(), want8)
+    half = D.imresize(x[0].to(torch.bfloat16), 0.5)
+    assert half.dtype == torch.bfloat16 and half.shape == (3, 19, 15)
+    with pytest.raises(AssertionError, match="torch sparse path"):  # gradients need torch
+        D.imresize(x.clone().requires_grad_(), 0.5)
+    monkeypatch.setattr(D, "_resize_torch", torch_path)
+    g = x.clone().requires_grad_()
+    D.imresize(g, 0.5).sum().backward()
+    assert g.grad is not None and torch.isfinite(g.grad).all()
+    np.testing.assert_allclose(D.imresize(g.detach(), 0.5).numpy(), D.imresize(g, 0.5).detach().numpy(),
+                               atol=1e-5)
