@@ -310,6 +310,34 @@ class ToyGANResult:
     D: nn.Module = field(repr=False)
 
 
+@torch.no_grad()
+def settle_spectral_norm(module: nn.Module, iters: int = 50) -> int:
+    """Run ``iters`` power iterations in every spectrally normalised layer of ``module``, without
+    changing any weight, and return how many layers were settled.
+
+    ``torch.nn.utils.spectral_norm`` starts from random singular vectors and refines them by one
+    power iteration per training forward pass (Miyato et al. 2018, Alg. 1), so before the first
+    step its estimate of the largest singular value is poor and the normalised network is far from
+    1-Lipschitz: a picture of D at step 0 would show a much steeper surface than the constraint
+    allows. Settling first makes step 0 (and every step after it) use the converged estimate.
+    """
+    from torch.nn.utils.spectral_norm import SpectralNorm
+
+    settled = 0
+    for layer in module.modules():
+        for hook in list(layer._forward_pre_hooks.values()):
+            if isinstance(hook, SpectralNorm):
+                w = getattr(layer, hook.name + "_orig")
+                mat = hook.reshape_weight_to_matrix(w)
+                u, v = getattr(layer, hook.name + "_u"), getattr(layer, hook.name + "_v")
+                for _ in range(iters):
+                    v.copy_(torch.nn.functional.normalize(mat.t() @ u, dim=0, eps=hook.eps))
+                    u.copy_(torch.nn.functional.normalize(mat @ v, dim=0, eps=hook.eps))
+                setattr(layer, hook.name, w / torch.dot(u, mat @ v))
+                settled += 1
+    return settled
+
+
 def build_toy_nets(cfg: ToyGANConfig) -> tuple[nn.Module, nn.Module]:
     """The generator and discriminator MLPs of a toy run, initialised from ``cfg.seed``."""
     from .archs.gan_nets import MLPDiscriminator, MLPGenerator
@@ -317,6 +345,8 @@ def build_toy_nets(cfg: ToyGANConfig) -> tuple[nn.Module, nn.Module]:
     torch.manual_seed(cfg.seed)
     G = MLPGenerator(z_dim=cfg.z_dim, hidden=cfg.hidden, depth=cfg.depth)
     D = MLPDiscriminator(hidden=cfg.hidden, depth=cfg.depth, spectral_norm=cfg.spectral_norm)
+    if cfg.spectral_norm:
+        settle_spectral_norm(D)
     return G, D
 
 
@@ -574,7 +604,7 @@ class DCGANConfig:
     spectral_norm: bool = False
     seed: int = 0
     snapshot_steps: Sequence[int] = (0, 250, 500, 1000)
-    n_show: int = 32
+    n_show: int = 16
     device: str = "cpu"
 
 
@@ -809,9 +839,11 @@ def plot_final_side_by_side(results: dict, title: str | None = None):
                        centers=ring_centers(cfg["n_modes"], cfg["radius"]), vmin=lo, vmax=hi,
                        title=f"{label}\n{r.final.modes_covered}/{cfg['n_modes']} modes, "
                              f"{100 * r.final.high_quality_fraction:.0f}% HQ")
-    fig.tight_layout()
     if title:
-        fig.suptitle(title, fontsize=10, y=1.04)
+        fig.suptitle(title, fontsize=10)
+        fig.tight_layout(rect=(0, 0, 1, 0.9))  # room for the title above the two-line panel titles
+    else:
+        fig.tight_layout()
     return fig
 
 
@@ -853,16 +885,24 @@ def plot_generator_gradients(measured: dict | None = None, title: str | None = N
     return fig
 
 
-def plot_dcgan_progress(result: DCGANResult, real: torch.Tensor | None = None, ncols: int = 8):
-    """Sample grids at each snapshot (same noise every time), and a grid of real patches."""
+def plot_dcgan_progress(result: DCGANResult, real: torch.Tensor | None = None, ncols: int = 4,
+                        n_show: int = 16, tile_inches: float = 0.8):
+    """Sample grids at each snapshot (same noise every time), and a grid of real patches.
+
+    Each panel shows ``n_show`` samples, ``ncols`` to a row, every 32-px sample drawn
+    ``tile_inches`` wide (about 90 screen pixels at the course's 110 dpi), so strokes are visible.
+    """
     import matplotlib.pyplot as plt
 
-    panels = [(f"step {s['step']}", tile(s["images"], ncols, pad_value=0.35))
+    panels = [(f"step {s['step']}", tile(s["images"][:n_show], ncols, pad_value=0.35))
               for s in result.snapshots]
     if real is not None:
-        panels.append(("real patches", tile(real[: len(result.snapshots[0]["images"])].numpy(),
-                                            ncols, pad_value=0.35)))
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 2.2), squeeze=False)
+        n = min(n_show, len(result.snapshots[0]["images"]))
+        panels.append(("real patches", tile(real[:n].numpy(), ncols, pad_value=0.35)))
+    nrows = int(np.ceil(min(n_show, len(result.snapshots[0]["images"])) / ncols))
+    side = tile_inches * ncols
+    fig, axes = plt.subplots(1, len(panels), figsize=(side * len(panels) + 0.2 * len(panels),
+                                                      tile_inches * nrows + 0.5), squeeze=False)
     for ax, (t, img) in zip(axes[0], panels):
         ax.imshow(img, interpolation="nearest")
         ax.set_title(t, fontsize=9)

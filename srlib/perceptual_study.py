@@ -317,7 +317,7 @@ def _layer_of(extractor: Extractor, x: torch.Tensor, layer: str) -> torch.Tensor
 def invert_features(extractor: Extractor, target, layer: str, steps: int = 200, *,
                     lr: float = 0.05, tv_weight: float = 0.0, tv_beta: float = 2.0,
                     init: torch.Tensor | None = None, init_noise: float = 0.1, seed: int = 0,
-                    device: str | torch.device | None = None) -> Inversion:
+                    device: str | torch.device | None = None, progress: bool = False) -> Inversion:
     """Reconstruct an image from its features at ``layer`` (Mahendran & Vedaldi 2015, Eq. 1).
 
     Starting from a mid-gray image plus small uniform noise (``0.5 + init_noise * (u - 0.5)``,
@@ -336,6 +336,7 @@ def invert_features(extractor: Extractor, target, layer: str, steps: int = 200, 
         steps: optimisation steps (0 returns the initial image and its loss).
         lr: Adam learning rate on pixels in [0, 1]; ``tv_weight``, ``tv_beta``: the TV prior.
         device: where to run (default: the extractor's parameters' device, else CPU).
+        progress: show a progress bar (tqdm) with the current feature loss.
     """
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
@@ -355,6 +356,10 @@ def invert_features(extractor: Extractor, target, layer: str, steps: int = 200, 
     x = x0.to(device).clone().requires_grad_(True)
     opt = torch.optim.Adam([x], lr=lr)
     history = []
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=steps, desc=f"inverting {layer}", leave=False)
     for _ in range(steps):
         rel = (_layer_of(extractor, x, layer) - phi0).pow(2).sum() / norm0
         loss = rel + tv_weight * total_variation(x, tv_beta) if tv_weight > 0 else rel
@@ -364,6 +369,11 @@ def invert_features(extractor: Extractor, target, layer: str, steps: int = 200, 
         with torch.no_grad():
             x.clamp_(0.0, 1.0)
         history.append(float(rel.detach()))
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{history[-1]:.4f}", refresh=False)
+    if bar is not None:
+        bar.close()
     with torch.no_grad():
         final = float((_layer_of(extractor, x, layer) - phi0).pow(2).sum() / norm0)
         initial = history[0] if history else final
@@ -531,7 +541,7 @@ def metric_response(images, kinds: Sequence[str] = DEGRADATION_KINDS,
                     strengths: Mapping[str, Sequence[float]] | None = None,
                     metrics: Sequence[str] = ("psnr", "ssim", "niqe", "lpips", "vgg"), *,
                     extractor: Extractor | None = None, vgg_layer: str = "conv5_4",
-                    crop_border: int = 0, seed: int = 0) -> list[dict]:
+                    crop_border: int = 0, seed: int = 0, progress: bool = False) -> list[dict]:
     """Measure each metric on each image degraded by each kind at each strength.
 
     ``images``: a uint8 H x W x 3 image or a dict name -> image. Returns one row per (image,
@@ -540,6 +550,7 @@ def metric_response(images, kinds: Sequence[str] = DEGRADATION_KINDS,
     image, ``lpips`` (AlexNet; ``None`` when its weights are not cached, never a made-up
     number), ``vgg``: ``relative_distance`` of the ``vgg_layer`` features of ``extractor``
     (required when ``"vgg"`` is asked for). NIQE is ``None`` for images smaller than its patch.
+    ``progress`` shows a bar over the (image, kind, level) evaluations.
     """
     from . import metrics as M
     from .niqe import niqe
@@ -556,6 +567,12 @@ def metric_response(images, kinds: Sequence[str] = DEGRADATION_KINDS,
     named = images.items() if isinstance(images, Mapping) else [("image", images)]
     lpips_ok = "lpips" in metrics and M.lpips_available()[0]
     rows = []
+    named = list(named)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(named) * sum(len(strengths[k]) for k in kinds), desc="metric sweep",
+                   leave=False)
     for name, img in named:
         ref_feat = None
         if "vgg" in metrics:
@@ -582,6 +599,10 @@ def metric_response(images, kinds: Sequence[str] = DEGRADATION_KINDS,
                         feat = _layer_of(extractor, _as_batch(deg, name).to(ref_feat.device), vgg_layer)
                     row["vgg"] = relative_distance(feat, ref_feat)
                 rows.append(row)
+                if bar is not None:
+                    bar.update(1)
+    if bar is not None:
+        bar.close()
     return rows
 
 

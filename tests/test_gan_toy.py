@@ -321,3 +321,46 @@ def test_single_thread_restores_the_thread_count():
     with gan_toy.single_thread():
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+# ----------------------------------------------------------------------------- figures and SN
+
+
+def test_settle_spectral_norm_converges_to_the_true_largest_singular_value():
+    from srlib.archs.gan_nets import MLPDiscriminator
+
+    torch.manual_seed(0)
+    D = MLPDiscriminator(hidden=32, depth=3, spectral_norm=True)
+    n = gan_toy.settle_spectral_norm(D, iters=200)
+    assert n == 4  # three hidden layers and the output layer
+    for layer in D.modules():
+        if hasattr(layer, "weight_orig"):
+            w = layer.weight_orig.detach()
+            sigma = torch.linalg.matrix_norm(w, ord=2)
+            est = torch.dot(layer.weight_u, w @ layer.weight_v)
+            assert float(est) == pytest.approx(float(sigma), rel=1e-4)
+            # the normalised weight in use has spectral norm 1 before any training step
+            assert float(torch.linalg.matrix_norm(layer.weight, ord=2)) == pytest.approx(1.0, rel=1e-4)
+
+
+def test_toy_run_with_spectral_norm_starts_from_a_settled_d():
+    res = gan_toy.train_toy_gan(steps=1, hidden=16, spectral_norm=True, snapshot_steps=(0,),
+                                n_eval=200, grid_size=8, batch_size=32)
+    for layer in res.D.modules():
+        if hasattr(layer, "weight_orig"):
+            assert float(torch.linalg.matrix_norm(layer.weight, ord=2)) == pytest.approx(1.0, abs=0.05)
+
+
+def test_side_by_side_title_does_not_overlap_the_panel_titles():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    res = gan_toy.train_toy_gan(steps=2, hidden=8, snapshot_steps=(2,), n_eval=100, grid_size=8,
+                                batch_size=16)
+    fig = gan_toy.plot_final_side_by_side({"a": res, "b": res}, title="after 2 steps, seed 0")
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    top_of_titles = max(ax.title.get_window_extent(r).y1 for ax in fig.axes)
+    assert fig._suptitle.get_window_extent(r).y0 >= top_of_titles
+    plt.close(fig)

@@ -245,3 +245,15 @@ def test_response_curves_normalise_per_metric_with_orientation():
     # niqe (lower is better): blur 5, 6; noise 8 -> best 5, worst 8
     assert c["niqe"]["blur"]["normalised"] == pytest.approx([0.0, 1 / 3])
     assert c["niqe"]["noise"]["level"] == [1] and c["niqe"]["noise"]["normalised"] == [1.0]
+
+
+def test_long_loops_show_progress_and_progress_changes_no_result(capsys):
+    vgg = VGGFeatures(["conv1_2"], weights="random")
+    target = _smooth_image(16)
+    quiet = invert_features(vgg, target, "conv1_2", steps=5, seed=0)
+    shown = invert_features(vgg, target, "conv1_2", steps=5, seed=0, progress=True)
+    assert "inverting conv1_2" in capsys.readouterr().err
+    assert shown.feature_loss == quiet.feature_loss
+    img = _photo_crop(32)
+    rows = metric_response({"a": img}, kinds=("blur",), metrics=("psnr",), progress=True)
+    assert "metric sweep" in capsys.readouterr().err and len(rows) == 5
