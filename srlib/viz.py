@@ -35,22 +35,38 @@ def upsample_nearest(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return img[rows][:, cols]
 
 
-def auto_box(img: np.ndarray, size: int = 48) -> Box:
-    """A square box on the most detailed region (largest gradient energy), for zoomed crops."""
+def auto_box(img: np.ndarray, size: int = 48, margin: int = 0) -> Box:
+    """A square box on the most detailed region (largest gradient energy), for zoomed crops.
+
+    ``margin``: keep the box at least this many pixels away from every border, e.g. the border
+    that PSNR/SSIM crop away (``scale``), so a zoom never shows pixels the metrics ignore.
+    """
     gray = _as_uint8(img).astype(np.float64).mean(axis=2)
     h, w = gray.shape
-    size = min(size, h, w)
+    margin = max(0, int(margin))
+    if min(h, w) - 2 * margin < 1:
+        raise ValueError(f"a margin of {margin} px leaves nothing of a {h}x{w} image")
+    size = min(size, h - 2 * margin, w - 2 * margin)
     gy, gx = np.gradient(gray)
     energy = gy ** 2 + gx ** 2
+    if margin:  # outside the allowed region no box may start or end
+        energy[:margin] = energy[h - margin:] = 0
+        energy[:, :margin] = energy[:, w - margin:] = 0
     integral = np.pad(energy.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
     sums = (integral[size:, size:] - integral[:-size, size:] - integral[size:, :-size]
             + integral[:-size, :-size])
+    if margin:
+        valid = np.full(sums.shape, -np.inf)
+        valid[margin:h - margin - size + 1, margin:w - margin - size + 1] = \
+            sums[margin:h - margin - size + 1, margin:w - margin - size + 1]
+        sums = valid
     top, left = np.unravel_index(np.argmax(sums), sums.shape)
     return int(top), int(left), size, size
 
 
 def compare(images: Mapping[str, np.ndarray], box: Box | None = None, *, titles_extra:
-            Mapping[str, str] | None = None, zoom_size: int = 160, suptitle: str | None = None):
+            Mapping[str, str] | None = None, zoom_size: int = 160, suptitle: str | None = None,
+            box_margin: int = 0):
     """Side-by-side comparison: whole images on top (box marked), zoomed box below.
 
     ``images`` maps a label to an image; images of a smaller size than the largest (an LR input)
@@ -58,6 +74,8 @@ def compare(images: Mapping[str, np.ndarray], box: Box | None = None, *, titles_
     Without ``box``, the zoom goes to the most detailed region of the first full-size image
     (put the ground truth first).
     ``titles_extra`` adds a second title line per label (e.g. "PSNR-Y 27.31 dB").
+    ``box_margin`` keeps the automatic box that many pixels inside the border: pass the metrics'
+    border crop (``scale``) so the zoom shows only pixels the numbers are computed on.
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
@@ -70,7 +88,7 @@ def compare(images: Mapping[str, np.ndarray], box: Box | None = None, *, titles_
     arrays = [a if full else upsample_nearest(a, (H, W)) for a, full in zip(arrays, full_size)]
     if box is None:  # the most detailed region of the first image given at full size
         reference = arrays[full_size.index(True)]
-        box = auto_box(reference, size=max(16, min(H, W) // 5))
+        box = auto_box(reference, size=max(16, min(H, W) // 5), margin=box_margin)
     top, left, bh, bw = box
     n = len(arrays)
     fig, axes = plt.subplots(2, n, figsize=(2.6 * n, 5.4), squeeze=False,

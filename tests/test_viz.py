@@ -82,3 +82,15 @@ def test_before_after_widget_under_the_inline_backend_and_headless():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                           timeout=120)
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr
+
+
+def test_auto_box_stays_inside_the_evaluated_region():
+    img = _checker_at(0, 0, size=64)  # all the detail sits on the top-left border
+    assert viz.auto_box(img, size=12) == (0, 0, 12, 12)
+    top, left, h, w = viz.auto_box(img, size=12, margin=4)
+    assert top >= 4 and left >= 4 and top + h <= 60 and left + w <= 60
+    assert top <= 8 and left <= 8  # still as close to the detail as the margin allows
+    fig = viz.compare({"HR": img, "other": img}, box_margin=4)
+    rect = fig.axes[0].patches[0]
+    assert rect.get_y() + 0.5 >= 4 and rect.get_x() + 0.5 >= 4
+    plt.close(fig)
