@@ -81,6 +81,10 @@ course: setup ## setup, then run every notebook (PROFILE, ONLY, JOBS); see READM
 	$(BIN)/python -m srlib.course --profile $(PROFILE) --jobs $(JOBS) \
 		--figures-dir $(FIGURES_DIR) --out-dir $(OUT_DIR)/$(PROFILE) $(if $(ONLY),--only $(ONLY))
 
+.PHONY: checkpoints
+checkpoints: setup ## setup, then train the shipped course checkpoints into data/checkpoints (ONLY="srgan esrgan")
+	$(BIN)/python -m srlib.checkpoints build $(if $(ONLY),--only $(ONLY))
+
 .PHONY: clean
 clean: ## remove build/ (executed notebooks, figures of non-standard runs) and .pytest_cache
 	rm -rf build .pytest_cache

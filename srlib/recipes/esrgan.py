@@ -145,7 +145,7 @@ def esrgan_step(trainer: Trainer, batch: dict, step: int, *, percep: nn.Module,
 
 
 def train_esrgan(cfg: ESRGANConfig, *, device: str | torch.device = "auto", cache_dir=None,
-                 progress: bool = True, images=None) -> Trained:
+                 progress: bool = True, images=None, init: Trained | None = None) -> Trained:
     """Fine-tune ESRGAN from its PSNR-oriented RRDBNet (trained first, or from the cache)."""
     def make_step(c: ESRGANConfig, dev):
         percep = PerceptualLoss(dict(c.percep_layers), weights=c.vgg_weights,
@@ -155,4 +155,4 @@ def train_esrgan(cfg: ESRGANConfig, *, device: str | torch.device = "auto", cach
                        gan_weight=c.gan_weight)
 
     return fit_gan(cfg, make_step, device=device, cache_dir=cache_dir, progress=progress,
-                   images=images)
+                   images=images, init=init)

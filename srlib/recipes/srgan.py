@@ -196,18 +196,21 @@ def srgan_step(trainer: Trainer, batch: dict, step: int, *, content: nn.Module,
 
 
 def fit_gan(cfg, make_step, *, device: str | torch.device = "auto", cache_dir=None,
-            progress: bool = True, images=None) -> Trained:
+            progress: bool = True, images=None, init: Trained | None = None) -> Trained:
     """Fine-tune a GAN recipe (SRGAN, ESRGAN) from its PSNR model, through the model cache.
 
     The PSNR model is trained first (or loaded from the cache); G starts from it, D is the
     VGG-style discriminator, both use Adam with the recipe's schedule. ``make_step(c, device)``
     returns the recipe's step function: the only part in which SRGAN and ESRGAN differ.
     Returns the generator (EMA weights when ``ema_decay`` is set) and the run.
+    ``init``: the PSNR model to start from when the caller has it already (e.g. a shipped course
+    checkpoint trained with ``cfg.psnr``); by default it is trained or taken from the cache.
     """
     cfg = dataclasses.replace(cfg, vgg_weights=resolve_vgg_weights(cfg.vgg_weights))
     dev = device if isinstance(device, torch.device) else pick_device(device)
     start = time.time()
-    init = train_psnr(cfg.psnr, device=dev, cache_dir=cache_dir, progress=progress, images=images)
+    if init is None:
+        init = train_psnr(cfg.psnr, device=dev, cache_dir=cache_dir, progress=progress, images=images)
 
     def build_and_train(c) -> Trainer:
         torch.manual_seed(c.seed)
@@ -230,7 +233,7 @@ def fit_gan(cfg, make_step, *, device: str | torch.device = "auto", cache_dir=No
 
 
 def train_srgan(cfg: SRGANConfig, *, device: str | torch.device = "auto", cache_dir=None,
-                progress: bool = True, images=None) -> Trained:
+                progress: bool = True, images=None, init: Trained | None = None) -> Trained:
     """Fine-tune SRGAN from its PSNR model (trained first, or taken from the cache).
 
     The run's history has ``l_g_content``, ``l_g_gan``, ``l_d``, ``out_d_real``,
@@ -243,7 +246,7 @@ def train_srgan(cfg: SRGANConfig, *, device: str | torch.device = "auto", cache_
                        gan_weight=c.gan_weight, pixel_weight=c.pixel_weight)
 
     return fit_gan(cfg, make_step, device=device, cache_dir=cache_dir, progress=progress,
-                   images=images)
+                   images=images, init=init)
 
 
 @dataclass(frozen=True)
