@@ -197,7 +197,8 @@ def before_after(before: np.ndarray, after: np.ndarray, labels: tuple[str, str] 
     drawn off-screen and shown as a PNG image widget, so it works under any matplotlib backend
     (inline, ipympl, Agg, a GUI backend). Otherwise (a script, a headless run, or
     ``interactive=False``) it returns a static figure with the split in the middle. It never
-    blocks, so papermill runs finish.
+    blocks, so papermill runs finish. The static figure is not registered with pyplot (it is shown
+    once, as the cell's result; ``fig.savefig`` works as usual).
     """
     a = _as_uint8(before)
     b = _as_uint8(after)
@@ -212,9 +213,11 @@ def before_after(before: np.ndarray, after: np.ndarray, labels: tuple[str, str] 
         view[:, :col] = a[:, :col]
         size = (5, 5 * b.shape[0] / b.shape[1])
         if fig is None:
-            import matplotlib.pyplot as plt
+            # outside pyplot: the returned figure is shown once, as the cell's result, and never
+            # a second time by the inline backend's flush of open pyplot figures
+            from matplotlib.figure import Figure
 
-            fig = plt.figure(figsize=size)
+            fig = Figure(figsize=size)
         else:
             fig.set_size_inches(*size)
         ax = fig.add_subplot(1, 1, 1)

@@ -94,3 +94,11 @@ def test_auto_box_stays_inside_the_evaluated_region():
     rect = fig.axes[0].patches[0]
     assert rect.get_y() + 0.5 >= 4 and rect.get_x() + 0.5 >= 4
     plt.close(fig)
+
+
+def test_static_before_after_is_not_left_open_in_pyplot(monkeypatch):
+    monkeypatch.setenv("SRLIB_HEADLESS", "1")
+    n_open = len(plt.get_fignums())
+    fig = viz.before_after(np.zeros((8, 8, 3), np.uint8), np.ones((8, 8, 3), np.uint8))
+    assert len(plt.get_fignums()) == n_open  # shown once as the cell result, never twice
+    assert fig.axes[0].images
