@@ -819,6 +819,23 @@ def _cell(s: Any) -> str:
     return "" if s is None else str(s).replace("|", "\\|").replace("\n", " ")
 
 
+def seed_heading(key: str) -> str:
+    """``Seed 000: <title>`` and where it comes from, for a section of the claims table."""
+    seed = SEEDS[key]
+    return (f"## Seed {key}: {seed.title}\n\n"
+            f"Source file `{seed.file}`; <{seed.link}>; course notebook(s) {seed.notebooks}.")
+
+
+def seed_table(records: Sequence[Mapping]) -> str:
+    """The Markdown table of some claim records (entries of ``claims.json``)."""
+    lines = ["| claim | notebook | the paper | ours | status | why |", "|---|---|---|---|---|---|"]
+    for r in records:
+        lines.append(f"| **{r['id']}**: {_cell(r['claim'])} | {r['notebook']} "
+                     f"| {_cell(r['paper']) or 'no number in the seed'} "
+                     f"| {_cell(r['ours']) or '-'} | **{r['status']}** | {_cell(r['why'])} |")
+    return "\n".join(lines)
+
+
 def render_markdown(data: Mapping) -> str:
     """``claims.md`` from the content of ``claims.json``: one table per seed."""
     recs = data["claims"]
@@ -828,18 +845,39 @@ def render_markdown(data: Mapping) -> str:
              "Do not edit by hand.", "",
              f"**Rule.** {data['rule']}", "",
              "**Totals.** " + ", ".join(f"{s}: {n}" for s, n in data["counts"].items() if n), ""]
-    for key, seed in SEEDS.items():
+    for key in SEEDS:
         rows = [r for r in recs if r["seed"] == key]
-        if not rows:
-            continue
-        lines += [f"## Seed {key}: {seed.title}", "",
-                  f"Source file `{seed.file}`; <{seed.link}>; course notebook(s) {seed.notebooks}.", "",
-                  "| claim | notebook | the paper | ours | status | why |", "|---|---|---|---|---|---|"]
-        for r in rows:
-            lines.append(f"| **{r['id']}**: {_cell(r['claim'])} | {r['notebook']} | {_cell(r['paper']) or 'no number in the seed'} "
-                         f"| {_cell(r['ours']) or '-'} | **{r['status']}** | {_cell(r['why'])} |")
-        lines.append("")
+        if rows:
+            lines += [seed_heading(key), "", seed_table(rows), ""]
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class CourseTable:
+    """A table of ``figures/``: its name, Markdown rendering and provenance record."""
+
+    name: str
+    markdown: str
+    provenance: dict
+
+    @property
+    def notebook(self) -> str:
+        return self.name[:2]
+
+
+def course_tables(figures_dir: str | Path = DEFAULT_FIGURES) -> list[CourseTable]:
+    """Every ``NN_*.md`` table of a figures folder with its provenance, in notebook order."""
+    figures_dir = Path(figures_dir)
+    out = []
+    for md in sorted(figures_dir.glob("[0-9][0-9]_*.md")):
+        if not md.with_suffix(".csv").is_file():
+            continue
+        try:
+            prov = json.loads(md.with_name(md.stem + ".provenance.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            prov = {}
+        out.append(CourseTable(md.stem, md.read_text(), prov))
+    return out
 
 
 def _code_commit() -> str | None:

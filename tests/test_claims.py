@@ -250,3 +250,4 @@ def test_committed_claims_match_the_committed_tables():
     proc = subprocess.run([sys.executable, "-m", "srlib.claims", "check"], cwd=REPO, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
