@@ -570,3 +570,122 @@ def test_imresize_cpu_tensors_take_the_fast_numpy_path(monkeypatch):
     assert g.grad is not None and torch.isfinite(g.grad).all()
     np.testing.assert_allclose(D.imresize(g.detach(), 0.5).numpy(), D.imresize(g, 0.5).detach().numpy(),
                                atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- the target domain (camera)
+
+def test_disk_kernel_hand_values():
+    """Radius 1: the centre pixel lies inside the circle (area 1); a corner pixel [1/2, 3/2]^2 holds
+    c = int_{1/2}^{sqrt(3)/2} (sqrt(1 - x^2) - 1/2) dx = pi/12 - (sqrt(3) - 1)/4; an edge pixel
+    (pi - 1 - 4c)/4; divided by the disk's area pi (MATLAB: fspecial('disk', 1))."""
+    c = math.pi / 12 - (math.sqrt(3) - 1) / 4
+    e = (math.pi - 1 - 4 * c) / 4
+    want = np.array([[c, e, c], [e, 1, e], [c, e, c]]) / math.pi
+    np.testing.assert_allclose(D.disk_kernel(1.0), want, atol=2e-6)
+    np.testing.assert_allclose(want, [[0.0251, 0.1453, 0.0251], [0.1453, 0.3183, 0.1453],
+                                      [0.0251, 0.1453, 0.0251]], atol=5e-5)
+    # a wide disk: pixels fully inside weigh 1 / (pi r^2); zero outside; padding keeps it centred
+    k = D.disk_kernel(5.3)
+    assert k.shape == (11, 11)
+    assert abs(k[5, 5] * math.pi * 5.3**2 - 1) < 1e-5 and k[0, 0] == 0
+    np.testing.assert_allclose(k, k.T, atol=1e-6)  # x integrated numerically, y exactly
+    np.testing.assert_allclose(k, k[::-1, ::-1], atol=1e-15)
+    padded = D.disk_kernel(1.0, pad_to=21)
+    assert padded.shape == (21, 21)
+    np.testing.assert_array_equal(padded[9:12, 9:12], D.disk_kernel(1.0))
+    with pytest.raises(D.DegradationError, match="radius"):
+        D.disk_kernel(0)
+
+
+def test_poisson_gaussian_noise_variance_follows_the_signal():
+    """Var[z | x] = x / P + (sigma_r / 255)^2 and E[z | x] = x (Foi et al. 2008)."""
+    photons, read = 100.0, 5.0
+    for level in (0.1, 0.5, 0.8):
+        img = np.full((256, 256, 3), level)
+        z = D.poisson_gaussian_noise(img, photons, read, np.random.default_rng(1), clip=False)
+        want = level / photons + (read / 255) ** 2
+        assert abs(z.var() / want - 1) < 0.03, (level, z.var(), want)
+        assert abs(z.mean() - level) < 0.002
+    u8 = D.poisson_gaussian_noise(np.full((8, 8, 3), 128, np.uint8), 150.0, 4.0, 0)
+    assert u8.dtype == np.uint8
+    with pytest.raises(D.DegradationError, match="photons"):
+        D.poisson_gaussian_noise(img, 0, 1.0, 0)
+
+
+def test_image_seed_content_hash():
+    hr = _hr()
+    u8 = np.floor(hr * 255 + 0.5).astype(np.uint8)
+    assert D.image_seed(hr) == D.image_seed(u8)  # the same picture as float or uint8
+    other = u8.copy()
+    other[3, 4, 1] ^= 1
+    assert D.image_seed(other) != D.image_seed(u8)
+    assert D.image_seed(u8[:, :20]) != D.image_seed(u8[:, 20:]) or not np.array_equal(u8[:, :20], u8[:, 20:])
+    assert isinstance(D.image_seed(u8), int) and 0 <= D.image_seed(u8) < 2**64
+
+
+def _photo_crops(size=400):
+    from srlib import data
+    photos = {**data.load_images("photos", "train"), **data.load_images("photos", "test")}
+    return [photos[k][:size, :size].astype(np.float32) / 255 for k in ("astronaut", "coffee", "china")]
+
+
+def test_hidden_noise_is_fresh_per_image_and_deterministic():
+    """Each image gets its own noise (a camera draws per shot), and each output is reproducible.
+
+    1. Two flat gray images that differ in one corner pixel: with one noise seed for every image
+       their noise would be the same (r ~ 1); drawn per image, the residuals are uncorrelated.
+    2. Different photo crops: the fluctuation of each output around its own mean over 8 other
+       shots (which removes the content-dependent part: clipping, JPEG) is uncorrelated across
+       crops. |r| < 0.05 on 100 x 100 x 3 LR pixels (one fixed seed gave r = +0.29; with fresh
+       draws r spreads by about 0.01 here, JPEG's 8 x 8 blocks make neighbours correlated)
+    """
+    flat = np.full((256, 256, 3), 0.5, np.float32)
+    flat2 = flat.copy()
+    flat2[-1, -1, 2] = 0.6
+    r1, r2 = (D.hidden_degradation(f, 4)[:-1, :-1] - 0.5 for f in (flat, flat2))
+    assert r1.std() > 4 / 255  # the noise is there (14.7/255 at mid-gray; JPEG 40 smooths it)
+    assert abs(np.corrcoef(r1.ravel(), r2.ravel())[0, 1]) < 0.05
+    for level in (0.3, 0.7):
+        r3 = D.hidden_degradation(np.full_like(flat, level), 4)[:-1, :-1] - level
+        assert abs(np.corrcoef(r1.ravel(), r3.ravel())[0, 1]) < 0.05
+
+    crops = _photo_crops()
+
+    def fluctuation(hr):
+        shots = np.stack([D.hidden_degradation(hr, 4, seed=k) for k in range(8)])
+        return (D.hidden_degradation(hr, 4) - shots.mean(axis=0)).ravel()
+
+    res = [fluctuation(hr) for hr in crops]
+    for i in range(len(res)):
+        for j in range(i + 1, len(res)):
+            corr = np.corrcoef(res[i], res[j])[0, 1]
+            assert abs(corr) < 0.05, (i, j, corr)
+    hr = crops[0]
+    np.testing.assert_array_equal(D.hidden_degradation(hr, 4), D.hidden_degradation(hr.copy(), 4))
+    u8 = np.floor(hr * 255 + 0.5).astype(np.uint8)
+    np.testing.assert_array_equal(D.hidden_degradation(u8, 4),
+                                  np.floor(D.hidden_degradation(hr, 4) * 255 + 0.5).astype(np.uint8))
+    # an explicit shot number: another, equally reproducible draw of the same picture
+    a, b = D.hidden_degradation(hr, 4, seed=1), D.hidden_degradation(hr, 4, seed=2)
+    assert np.abs(a - b).mean() > 2 / 255
+    np.testing.assert_array_equal(a, D.hidden_degradation(hr, 4, seed=1))
+    g = D.hidden_degradation(hr, 4, seed=np.random.default_rng(9))
+    np.testing.assert_array_equal(g, D.hidden_degradation(hr, 4, seed=np.random.default_rng(9)))
+    for bad in (-1, 1.5, "x", True):
+        with pytest.raises(D.DegradationError, match="seed"):
+            D.hidden_degradation(hr, 4, seed=bad)
+
+
+def test_hidden_kernel_is_the_documented_camera():
+    p = D.HIDDEN_DEGRADATION
+    k4 = D.hidden_kernel(4)
+    assert k4.shape == (p["kernel_size"],) * 2 and abs(k4.sum() - 1) < 1e-12
+    np.testing.assert_allclose(k4, k4[::-1, ::-1], atol=1e-15)  # point-symmetric: no shift
+    # the disk and the Gaussian convolved: variances add (disk of radius r: r^2 / 4 per axis)
+    ax = np.arange(21) - 10
+    var_rows = (k4.sum(axis=1) * ax**2).sum()
+    g = D.gaussian_kernel(21, p["sigma_x"], p["sigma_y"], p["theta"])
+    d = D.disk_kernel(p["defocus_radius"], pad_to=21)
+    want = (g.sum(axis=1) * ax**2).sum() + (d.sum(axis=1) * ax**2).sum()
+    assert abs(var_rows / want - 1) < 0.02, (var_rows, want)
+    assert D.hidden_kernel(2).max() > k4.max()  # half the blur at x2
