@@ -32,9 +32,9 @@ silently enter a data set with grey bands.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
-import tempfile
 import warnings
 import zlib
 from pathlib import Path
@@ -212,12 +212,25 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return np.clip(np.round(arr * 255.0), 0, 255).astype(np.uint8)
 
 
+def has_alpha(path: str | os.PathLike) -> bool:
+    """Whether the image file at ``path`` has an alpha channel (or a transparent palette entry),
+    which :func:`read_image` composites over white. Reads the header only; False for a file
+    that cannot be opened (:func:`read_image` reports that)."""
+    try:
+        with Image.open(path) as im:
+            return im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info
+    except Exception:
+        return False
+
+
 def _as_uint8_hwc(img) -> np.ndarray:
     """Validate an HWC image (uint8, or float in [0, 1]) and return it as uint8 (rounded, clipped)."""
     arr = np.asarray(img)
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise ValueError(f"expected an H x W x 3 RGB image, got an array of shape {arr.shape}; "
                          "use srlib.io.to_image to convert a (3, H, W) tensor")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"the image is empty (shape {arr.shape}): there are no pixels to write")
     if arr.dtype == np.uint8:
         return arr
     if arr.dtype.kind not in "fiu" or arr.dtype == np.bool_:
@@ -230,31 +243,58 @@ def _as_uint8_hwc(img) -> np.ndarray:
     return np.clip(np.round(arr.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
 
 
+def _lossless_format(path: Path) -> str:
+    fmt = LOSSLESS_SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"cannot write '{path}': use a lossless format "
+                         f"({', '.join(sorted(LOSSLESS_SUFFIXES))}); PNG is recommended")
+    return fmt
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """Check, before any work is done, that :func:`write_image` can write ``path``.
+
+    The suffix must be a lossless format, ``path`` must not be a folder, and its nearest existing
+    parent must be a folder this process may write into (missing folders below it are created
+    by the write). Raises ``ValueError`` (format) or the matching ``OSError`` (``IsADirectoryError``,
+    ``NotADirectoryError``, ``PermissionError``) naming ``path``. Returns ``path`` as a Path.
+    """
+    path = Path(path)
+    _lossless_format(path)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "cannot write: it is a folder; give a file name such as "
+                                "out.png", str(path))
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, f"cannot write: '{parent}' is a file, not a folder",
+                                 str(path))
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, f"cannot write: no permission to write in '{parent}'",
+                              str(path))
+    return path
+
+
 def write_image(path: str | os.PathLike, img) -> Path:
     """Write an ``H x W x 3`` image (``uint8``, or float in [0, 1]: rounded and clipped) losslessly.
 
     The format comes from the suffix and must be lossless (``.png`` recommended; ``.bmp``,
     ``.tif``/``.tiff``, ``.ppm`` also work) so that a written image reads back bit for bit. Parent
-    folders are created. The write is atomic: data goes to a temporary file in the same folder
-    that is then renamed over ``path``, so a crash never leaves a half-written image behind.
-    Returns the path.
+    folders are created. The write is atomic (:mod:`srlib.atomic`): data goes to a temporary file
+    in the same folder that is then renamed over ``path``, so a crash never leaves a half-written
+    image behind, and a leftover of an earlier killed write is removed. The file's permissions
+    follow the umask; an unwritable ``path`` raises an ``OSError`` that names ``path``. Returns
+    the path.
     """
+    from .atomic import atomic_open, make_dirs
+
     path = Path(path)
-    fmt = LOSSLESS_SUFFIXES.get(path.suffix.lower())
-    if fmt is None:
-        raise ValueError(f"cannot write '{path}': use a lossless format "
-                         f"({', '.join(sorted(LOSSLESS_SUFFIXES))}); PNG is recommended")
+    fmt = _lossless_format(path)
     arr = _as_uint8_hwc(img)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            Image.fromarray(np.ascontiguousarray(arr), mode="RGB").save(fh, format=fmt)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    make_dirs(path.parent)
+    with atomic_open(path, "wb") as fh:
+        Image.fromarray(np.ascontiguousarray(arr), mode="RGB").save(fh, format=fmt)
     return path
 
 

@@ -19,7 +19,6 @@ import math
 import os
 import platform
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,16 +124,11 @@ def _jsonable(value: Any) -> Any:
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Temp file + rename (:mod:`srlib.atomic`): mode follows the umask, leftovers of killed
+    writes of the same file are removed, errors name ``path``."""
+    from .atomic import write_bytes
+
+    write_bytes(path, data)
 
 
 def _write_provenance(figures_dir: Path, stem: str, files: list[str], record: dict) -> Path:

@@ -29,7 +29,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -162,8 +161,13 @@ def _unpack(result) -> tuple[dict, list]:
 
 
 def _write_entry(root: Path, key: str, state_dicts, history, payload) -> None:
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{key[:16]}.", suffix=".tmp"))
+    from ..atomic import clean_stale, make_dirs, make_temp_dir
+
+    make_dirs(root)
+    # temp folders of runs killed while writing (any key) are removed; this one's mode follows
+    # the umask (tempfile.mkdtemp would make the entry 0700)
+    clean_stale(root / key, any_name=True)
+    tmp = make_temp_dir(root / key)
     try:
         torch.save(state_dicts, tmp / MODELS_FILE)
         (tmp / HISTORY_FILE).write_text(json.dumps(history, indent=1))

@@ -383,21 +383,16 @@ def atomic_torch_save(obj, path) -> None:
     """``torch.save`` to a temp file in the same folder, fsync, then ``os.replace``.
 
     A crash mid-write leaves the previous file intact: readers see the old or the new
-    checkpoint, never half of one.
+    checkpoint, never half of one. Through :func:`srlib.atomic.atomic_open`: the file's mode
+    follows the umask, a temp file left by a run killed mid-write (as large as a checkpoint) is
+    removed by the next save of the same path, and an unwritable path is named in the error.
     """
+    from ..atomic import atomic_open, make_dirs
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    make_dirs(path.parent)
+    with atomic_open(path, "wb", fsync=True) as f:
+        torch.save(obj, f)
 
 
 def load_checkpoint(path) -> dict:
