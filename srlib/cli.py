@@ -8,14 +8,29 @@
 ``--arch`` and the sizes (``--num-feat``, ``--num-block``, ``--num-grow-ch``, ``--scale``)
 default to what the checkpoint's shapes say; give them to insist on a model, and a file
 that does not fit is refused with the sizes it does fit. Any problem with the input (an
-unreadable image, a wrong or corrupt weights file, a mismatched architecture) ends with
-exit status 1 and one line on stderr, without a traceback.
+unreadable image, a wrong or corrupt weights file, a mismatched architecture, a download cut
+off, running out of memory) ends with exit status 1 and one line on stderr, without a traceback.
+
+``upscale`` in detail:
+
+- Large images are cut into tiles of 256 LR pixels by default (``--tile auto``; overlap
+  ``--tile-overlap 16``), so memory is bounded by the tile, not the image; ``--tile 0`` runs the
+  whole image at once. Running out of memory is a one-line error that says to pass a smaller
+  ``--tile``.
+- An alpha channel (RGBA, gray + alpha, transparent palette) is composited over white: the model
+  sees RGB only, and the output has no alpha. A note on stderr says so.
+- ``OUT`` is checked before any work: its suffix must be a lossless format (``.png``, ``.bmp``,
+  ``.tif``, ``.ppm``) and its folder writable. An existing ``OUT`` is not replaced unless
+  ``--overwrite`` is given; ``OUT`` naming the input image itself (by any spelling: a relative
+  path, a symbolic or hard link) is refused the same way.
+- ``--device`` is checked before anything is loaded.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -26,13 +41,24 @@ EXIT_ERROR = 1
 _BUFFERS = ("running_mean", "running_var", "num_batches_tracked", "weight_u", "weight_v")
 
 
+def _tile_arg(text: str):
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of pixels, 0 or 'auto', got {text!r}") from None
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m srlib", description="GAN super-resolution course tools")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     up = sub.add_parser("upscale", help="super-resolve an image with a trained generator")
-    up.add_argument("input", type=Path, help="input image (PNG, JPEG, ...)")
-    up.add_argument("output", type=Path, help="output image; the format follows the suffix")
+    up.add_argument("input", type=Path, help="input image (PNG, JPEG, ...); an alpha channel is "
+                                             "composited over white (the output is RGB)")
+    up.add_argument("output", type=Path, help="output image, lossless (.png, .bmp, .tif, .ppm); "
+                                              "an existing file is kept unless --overwrite")
     src = up.add_mutually_exclusive_group(required=True)
     src.add_argument("--weights", type=Path, help="checkpoint file (.pth)")
     src.add_argument("--model", choices=[k for k, e in W.OFFICIAL.items() if e.arch in ("rrdbnet", "edsr")],
@@ -43,9 +69,13 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--num-feat", type=int, help="feature channels")
     up.add_argument("--num-block", type=int, help="number of residual blocks")
     up.add_argument("--num-grow-ch", type=int, help="RRDBNet growth channels")
-    up.add_argument("--tile", type=int, default=None, help="tile side in input pixels (bounds memory)")
+    up.add_argument("--tile", type=_tile_arg, default="auto",
+                    help="tile side in input pixels; memory is bounded by the tile (default: auto = "
+                         "256 for images larger than that; 0 = the whole image at once)")
     up.add_argument("--tile-overlap", type=int, default=16, help="overlap between tiles (16)")
     up.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
+    up.add_argument("--overwrite", action="store_true",
+                    help="replace OUT if it exists (also when OUT is the input image itself)")
 
     info = sub.add_parser("info", help="describe a checkpoint file")
     info.add_argument("file", type=Path)
@@ -89,19 +119,56 @@ def build_model(state: dict, arch: str | None = None, scale: int | None = None,
     return model.eval(), int(kwargs.get(scale_key, 4))
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two spellings name one file: equal resolved paths, or one inode (a hard link)."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_output(input_path: Path, output: Path, overwrite: bool) -> None:
+    """Everything about ``OUT`` that can be checked before the model runs (see the module docstring)."""
+    from . import io
+
+    if _same_file(input_path, output) and not overwrite:
+        raise SrlibError(f"the output '{output}' is the input image itself: choose another output "
+                         f"path, or pass --overwrite to replace the input")
+    io.check_writable(output)
+    if output.exists() and not overwrite:
+        raise SrlibError(f"the output '{output}' exists already: choose another path, or pass "
+                         f"--overwrite to replace it")
+
+
 def cmd_upscale(args) -> int:
     from . import infer, io
 
-    if args.tile is not None and args.tile < 8:
-        raise SrlibError(f"--tile {args.tile} is too small: use at least 8 input pixels (e.g. 256)")
+    tile = args.tile
+    if tile != "auto":
+        if tile == 0:
+            tile = None
+        elif tile < 8:
+            raise SrlibError(f"--tile {args.tile} is too small: use at least 8 input pixels (e.g. 256), "
+                             f"or 0 for the whole image at once")
+    if args.tile_overlap < 0:
+        raise SrlibError(f"--tile-overlap must be 0 or more pixels, got {args.tile_overlap}")
+    if args.device is not None:
+        from .runtime import pick_device
+        pick_device(args.device)  # a wrong or missing device fails before anything is loaded
+    check_output(args.input, args.output, args.overwrite)
     image = io.read_image(args.input)  # read first: a bad image fails before the model loads
+    if io.has_alpha(args.input):
+        print(f"srlib: note: '{args.input}' has an alpha channel; it is composited over white and the "
+              f"output has none", file=sys.stderr)
     path = W.fetch(args.model) if args.model else args.weights
     state = W.read_state_dict(path)
     model, scale = build_model(state, args.arch, args.scale, args.num_feat, args.num_block,
                                args.num_grow_ch, source=f"'{path}'")
     # x2 / x1 RRDBNet pixel-unshuffle their input: pieces must have sides divisible by 2 / 4
     multiple = {2: 2, 1: 4}.get(scale, 1) if type(model).__name__ == "RRDBNet" else 1
-    out = infer.upscale(model, image, scale=scale, tile=args.tile, tile_overlap=args.tile_overlap,
+    out = infer.upscale(model, image, scale=scale, tile=tile, tile_overlap=args.tile_overlap,
                         device=args.device, pad_multiple=multiple)
     io.write_image(args.output, out)
     h, w = image.shape[:2]
@@ -186,7 +253,7 @@ def main(argv=None) -> int:
     command = {"upscale": cmd_upscale, "info": cmd_info, "list": cmd_list}[args.command]
     try:
         return command(args)
-    except (SrlibError, OSError, ValueError) as exc:
+    except (SrlibError, OSError, ValueError, RuntimeError, MemoryError) as exc:
         # a user problem: one line, no traceback (details of a weights mismatch follow on later
         # lines of the message; the first line already says what fits)
         lines = str(exc).strip().splitlines() or [type(exc).__name__]

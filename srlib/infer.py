@@ -9,6 +9,12 @@ tile, not by the image. When the model's receptive field reaches no further than
 ``tile_overlap`` LR pixels, the tiled result equals the untiled one (up to float rounding);
 with a larger receptive field the difference shrinks as the overlap grows (see the tests).
 
+Large images: ``tile="auto"`` (what ``python -m srlib upscale`` uses) takes :data:`DEFAULT_TILE`
+pieces, so memory stays bounded whatever the image size; ``tile=None`` runs the whole image at
+once (fine for the course's small images; a 6000 x 6000 photo at x4 would need tens of GB).
+Running out of memory (CUDA or CPU) raises :class:`InferenceMemoryError`, which names the
+piece size and says to pass a smaller tile.
+
 Precision: fp32 by default; ``dtype="fp16"`` or ``"bf16"`` runs the model under
 ``torch.autocast`` (the model's weights are not converted). fp16 needs CUDA; bf16 also works on
 CPU (slowly).
@@ -23,10 +29,42 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import ImageReadError
+from .errors import ImageReadError, SrlibError
+
+DEFAULT_TILE = 256
+"""LR tile side of ``tile="auto"``. A 256 + 2 x 16 pixel piece through RRDBNet x4 (64 features,
+23 blocks) keeps feature maps of 64 x 1152 x 1152 float32 (~340 MB each) at the output size, a
+few of them alive at once: a peak of a couple of GB, which fits a laptop or any CUDA card. Larger
+tiles are a little faster; pass one when memory allows."""
 
 
-def upscale(model: nn.Module, image, *, scale: int, tile: int | None = None, tile_overlap: int = 16,
+class InferenceMemoryError(SrlibError, MemoryError):
+    """The model ran out of memory (CUDA or CPU) on a piece of the image: use smaller tiles."""
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text
+                                              or "cannot allocate memory" in text or "failed to allocate" in text)
+
+
+def resolve_tile(tile, h: int, w: int) -> int | None:
+    """``"auto"`` -> :data:`DEFAULT_TILE` (None when the image fits one tile); ``None`` -> None
+    (the whole image at once); a positive integer -> itself."""
+    if isinstance(tile, str):
+        if tile != "auto":
+            raise ValueError(f"tile must be a positive number of LR pixels, 'auto' or None, got {tile!r}")
+        return None if max(h, w) <= DEFAULT_TILE else DEFAULT_TILE
+    if tile is None:
+        return None
+    if isinstance(tile, bool) or not isinstance(tile, (int, np.integer)) or int(tile) < 1:
+        raise ValueError(f"tile must be a positive number of LR pixels, 'auto' or None, got {tile!r}")
+    return int(tile)
+
+
+def upscale(model: nn.Module, image, *, scale: int, tile: int | str | None = None, tile_overlap: int = 16,
             color_correct: bool = False, device=None, dtype=None, pad_multiple: int = 1) -> np.ndarray:
     """Super-resolve ``image`` with ``model``; returns an ``(H*scale, W*scale, 3)`` uint8 RGB array.
 
@@ -38,8 +76,9 @@ def upscale(model: nn.Module, image, *, scale: int, tile: int | None = None, til
             float tensor ``(3, H, W)`` / ``(1, 3, H, W)`` in [0, 1]. A 2-D grayscale array is
             repeated to three channels. Anything PIL-like goes through ``np.asarray``.
         scale: the model's upscaling factor (checked against its output).
-        tile: side of the LR tiles; ``None`` runs the whole image at once. An image smaller
-            than a tile is one tile.
+        tile: side of the LR tiles; ``"auto"`` uses :data:`DEFAULT_TILE` (bounded memory for any
+            image size); ``None`` runs the whole image at once. An image smaller than a tile is
+            one tile.
         tile_overlap: LR pixels of context added around each tile (clamped at the image border).
         color_correct: match the output's per-channel mean/std to the input's (:func:`color_correct`).
         device: ``None`` -> CUDA when available, else CPU.
@@ -51,8 +90,7 @@ def upscale(model: nn.Module, image, *, scale: int, tile: int | None = None, til
     scale, tile_overlap, pad_multiple = int(scale), int(tile_overlap), int(pad_multiple)
     if scale < 1:
         raise ValueError(f"scale must be a positive integer, got {scale}")
-    if tile is not None and int(tile) < 1:
-        raise ValueError(f"tile must be a positive number of LR pixels or None, got {tile!r}")
+    tile = resolve_tile(tile, *lr.shape[:2])
     if tile_overlap < 0 or pad_multiple < 1:
         raise ValueError(f"tile_overlap must be >= 0 and pad_multiple >= 1, got {tile_overlap}, {pad_multiple}")
     dev = _pick_device(device)
@@ -60,10 +98,15 @@ def upscale(model: nn.Module, image, *, scale: int, tile: int | None = None, til
 
     h, w = lr.shape[:2]
     step = int(tile) if tile is not None else max(h, w)
-    out = np.empty((h * scale, w * scale, 3), np.float32 if color_correct else np.uint8)
+    try:
+        out = np.empty((h * scale, w * scale, 3), np.float32 if color_correct else np.uint8)
+    except MemoryError:
+        raise InferenceMemoryError(f"not enough memory for the {w * scale}x{h * scale} output of a {w}x{h} "
+                                   "image; upscale a smaller image or crop it into parts") from None
     was_training, home = model.training, _model_device(model)
     model.eval().to(dev)
     autocast = torch.autocast(dev.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
+    piece_side = min(step + 2 * tile_overlap, max(h, w))
     try:
         with torch.inference_mode(), autocast:
             for y0 in range(0, h, step):
@@ -78,6 +121,14 @@ def upscale(model: nn.Module, image, *, scale: int, tile: int | None = None, til
                     core = core.float().permute(1, 2, 0).cpu().numpy()
                     out[y0 * scale:y1 * scale, x0 * scale:x1 * scale] = (
                         core if color_correct else to_uint8(core))
+    except (RuntimeError, MemoryError) as exc:
+        if not _is_out_of_memory(exc):
+            raise
+        what = f"tiles of {step} pixels" if tile is not None else f"the whole {w}x{h} image at once"
+        smaller = max(8, min(step, DEFAULT_TILE) // 2)
+        raise InferenceMemoryError(
+            f"out of memory on {dev.type} running the model on pieces of up to {piece_side}x{piece_side} "
+            f"LR pixels ({what}): use a smaller tile, e.g. --tile {smaller} (tile={smaller})") from None
     finally:
         model.train(was_training)
         if home is not None:

@@ -10,15 +10,19 @@ Reading (:func:`read_state_dict`) accepts every layout the course meets:
   ``model.1.sub.N.RDBk.convj.0``, ``model.3``, ...), renamed to BasicSR's ``body.N.rdbk.convj``,
   ``conv_body``, ``conv_up1``, ``conv_up2``, ``conv_hr``.
 
-Every file is read with ``torch.load(path, map_location="cpu", weights_only=True)``: a
-checkpoint can never run code. Anything wrong (missing, truncated, not a checkpoint, pickled
+Every file is read with ``torch.load(path, map_location="cpu", weights_only=True)``, or, for a
+``safetensors`` file (recognised by its header, whatever its name; the format Hugging Face and
+most new SR checkpoints ship in), with the ``safetensors`` package: a checkpoint can never run
+code. Anything wrong (missing, truncated, not a checkpoint, pickled
 objects, a model that does not fit) raises :class:`~srlib.errors.WeightsError` whose first line
 says what is wrong and what to do.
 
 Fetching (:func:`fetch`, :func:`download`, :func:`extract_archive`): :data:`OFFICIAL` lists
 the official files with URL and SHA-256. A download streams to a temporary file next to the
-destination, is verified, and only then renamed into place, so a cache never holds a partial
-or unverified file. Where no full SHA-256 is published, the entry carries the hash prefix that
+destination, is checked against the length the server announced and against its SHA-256, and
+only then renamed into place, so a cache never holds a partial or unverified file. Only
+``https://`` URLs are fetched (``http://`` only from the local machine, for tests), and redirects
+are held to the same rule. Where no full SHA-256 is published, the entry carries the hash prefix that
 the official file name itself carries (BasicSR and torchvision name files ``name-<first 8 hex
 of sha256>.pth``) and is verified by prefix, as ``torch.hub`` does. Nothing here touches the
 network unless :func:`download` or :func:`fetch` is called.
@@ -27,12 +31,13 @@ network unless :func:`download` or :func:`fetch` is called.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import re
 import stat
 import tarfile
-import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 import warnings
 import zipfile
@@ -52,8 +57,56 @@ PARAM_KEYS = ("params_ema", "params")
 # ============================================================================================
 # Reading checkpoints
 # ============================================================================================
+SAFETENSORS_MAGIC_MAX_HEADER = 100_000_000
+"""A safetensors file starts with an 8-byte little-endian header length, then a JSON header."""
+
+
+def is_safetensors(path: Path) -> bool:
+    """Whether ``path`` looks like a safetensors file (its first bytes, not its name)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(9)
+    except OSError:
+        return False
+    if len(head) < 9:
+        return False
+    n = int.from_bytes(head[:8], "little")
+    return 2 <= n <= SAFETENSORS_MAGIC_MAX_HEADER and head[8:9] == b"{"
+
+
+def _safetensors_load(path: Path) -> dict:
+    """A safetensors file as ``{name: tensor}`` on the CPU (the format holds tensors only, no code)."""
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        raise WeightsError(
+            f"'{path}' is a safetensors file; reading it needs the 'safetensors' package: "
+            f"pip install safetensors") from None
+    try:
+        return dict(load_file(str(path), device="cpu"))
+    except Exception as exc:  # SafetensorError, OSError, ... for damaged files
+        reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+        raise WeightsError(f"cannot read safetensors file '{path}': it is damaged or truncated "
+                           f"({reason}). Download or save it again") from None
+
+
+_TORCH_HINTS = ("weights only load failed", "re-running `torch.load`", "re-running torch.load",
+                "check the documentation of torch.load", "please file an issue", "in pytorch 2.6")
+
+
+def _torch_reason(text: str) -> str:
+    """The useful part of a torch.load error: without torch's advice to load with weights_only=False."""
+    detail = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n\n|$)", text, re.S)
+    if detail:
+        return detail[1].strip()
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+    kept = [p for p in paragraphs if not any(h in p.lower() for h in _TORCH_HINTS)]
+    return (kept[0] if kept else "").strip()
+
+
 def _torch_load(path: Path):
-    """``torch.load(weights_only=True)`` with every failure turned into a WeightsError."""
+    """Read a checkpoint (``torch.load(weights_only=True)``, or safetensors) with every failure
+    turned into a WeightsError."""
     if not path.exists():
         raise WeightsError(
             f"weights file not found: '{path}'. Check the path, or get an official file with "
@@ -64,19 +117,25 @@ def _torch_load(path: Path):
     if path.stat().st_size == 0:
         raise WeightsError(f"weights file '{path}' is empty (0 bytes): the download probably failed; "
                            f"delete it and download it again")
+    if is_safetensors(path):
+        return _safetensors_load(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ... for bad files
         text = str(exc)
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+        found = re.search(r"unsupported (?:global:?\s+)?GLOBAL\s+([\w.]+)", text, re.I)
         if found:
             raise WeightsError(
-                f"'{path}' holds a pickled Python object ({found[1]}) besides tensors and cannot be "
-                f"loaded safely with weights_only=True. Re-save only the tensors: "
+                f"'{path}' holds a pickled Python object ({found[1]}) besides tensors: srlib refuses "
+                f"to run Python objects from a weights file (it loads with weights_only=True, so a "
+                f"file can never run code). If you made the file yourself, re-save only the tensors: "
                 f"torch.save(model.state_dict(), path)"
             ) from None
-        detail = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n\n|$)", text, re.S)
-        reason = (detail[1] if detail else text.strip().splitlines()[0] if text.strip() else "").strip()
+        if path.suffix.lower() == ".safetensors":
+            raise WeightsError(f"'{path}' is named .safetensors but does not start like a safetensors "
+                               f"file (8-byte header length, then a JSON header): it is damaged or "
+                               f"not a safetensors file. Download or save it again") from None
+        reason = _torch_reason(text)
         reason = f"{type(exc).__name__}: {reason[:160]}" if reason else type(exc).__name__
         raise WeightsError(
             f"cannot read weights file '{path}': it is corrupt, truncated or not a PyTorch "
@@ -437,54 +496,108 @@ def hash_matches(digest: str, expected: str | None) -> bool:
     return expected is None or digest.startswith(expected)
 
 
+_LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+def check_url(url: str) -> str:
+    """Refuse anything but ``https://`` (``http://`` only to the local machine, for tests)."""
+    parts = urllib.parse.urlsplit(str(url))
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if scheme == "https" and host:
+        return url
+    if scheme == "http" and host in _LOOPBACK_HOSTS:
+        return url
+    if scheme == "http":
+        raise DownloadError(f"refusing to download {url}: plain http can be altered on the way; use the "
+                            f"https:// address")
+    raise DownloadError(f"refusing to download {url!r}: only https:// URLs are fetched (got "
+                        f"{scheme + '://' if scheme else 'no scheme'}); for a local file, pass its path "
+                        f"instead of downloading it")
+
+
+class _SafeRedirect(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only to a URL :func:`check_url` accepts (no https -> http downgrade)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        check_url(newurl)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _open_url(url: str, timeout: float):
+    opener = urllib.request.build_opener(_SafeRedirect)
+    return opener.open(urllib.request.Request(url, headers={"User-Agent": "srlib"}), timeout=timeout)
+
+
 def download(url: str, dest, sha256: str | None = None, *, timeout: float = 60.0,
              progress: bool = True, chunk: int = 1 << 20) -> Path:
-    """Download ``url`` to ``dest`` atomically, verifying its SHA-256 (full digest or prefix).
+    """Download ``url`` to ``dest`` atomically, verifying its length and SHA-256 (full digest or prefix).
 
-    The body streams into a temporary file in ``dest``'s folder while being hashed; on any
-    failure (network error, HTTP error, wrong checksum, a web page instead of the file) the
-    temporary file is deleted, ``dest`` is left untouched, and :class:`DownloadError` says why.
-    On success the file is renamed onto ``dest`` in one step (``os.replace``).
+    Only ``https://`` URLs are accepted (``http://`` only to 127.0.0.1 / localhost, for tests;
+    ``file:``, ``data:``, ``ftp:`` are refused), redirects included. The body streams into a
+    temporary file in ``dest``'s folder while being hashed; on any failure (network error, HTTP
+    error, a connection cut off before the announced ``Content-Length`` or in the middle of a
+    chunked body, wrong checksum, a web page instead of the file) the temporary file is deleted,
+    ``dest`` is left untouched, and :class:`DownloadError` says why in one line. On success the
+    file is renamed onto ``dest`` in one step (``os.replace``); its permissions follow the umask.
+    A temporary file left by a killed download of the same ``dest`` is removed on the next one.
     """
+    from .atomic import atomic_open, make_dirs
+
+    check_url(url)
     expected = _check_expected(sha256)
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    make_dirs(dest.parent)
     h = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as out:
-            req = urllib.request.Request(url, headers={"User-Agent": "srlib"})
+    received = 0
+    with atomic_open(dest, "wb", suffix=".part") as out:
+        try:
+            resp = _open_url(url, timeout)
+        except DownloadError:
+            raise
+        except urllib.error.HTTPError as exc:
+            raise DownloadError(f"download of {url} failed: HTTP {exc.code} {exc.reason}") from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            raise DownloadError(f"download of {url} failed: {reason}. Check the network, or download "
+                                f"the file by hand and save it as '{dest}'") from None
+        with resp:
+            ctype = resp.headers.get("Content-Type", "")
+            if ctype.startswith("text/html") and not url.endswith((".html", ".htm")):
+                raise DownloadError(
+                    f"{url} returned a web page instead of the file (Google Drive asks for a "
+                    f"confirmation on large files): open the URL in a browser, save the file as "
+                    f"'{dest}', and it will be verified on next use")
             try:
-                resp = urllib.request.urlopen(req, timeout=timeout)
-            except urllib.error.HTTPError as exc:
-                raise DownloadError(f"download of {url} failed: HTTP {exc.code} {exc.reason}") from None
-            except (urllib.error.URLError, OSError) as exc:
-                reason = getattr(exc, "reason", exc)
-                raise DownloadError(f"download of {url} failed: {reason}. Check the network, or download "
-                                    f"the file by hand and save it as '{dest}'") from None
-            with resp:
-                ctype = resp.headers.get("Content-Type", "")
-                if ctype.startswith("text/html") and not url.endswith((".html", ".htm")):
-                    raise DownloadError(
-                        f"{url} returned a web page instead of the file (Google Drive asks for a "
-                        f"confirmation on large files): open the URL in a browser, save the file as "
-                        f"'{dest}', and it will be verified on next use")
                 total = int(resp.headers.get("Content-Length") or 0) or None
-                bar = None
-                if progress:
-                    from tqdm.auto import tqdm
-                    bar = tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, leave=False)
-                try:
-                    while block := resp.read(chunk):
-                        out.write(block)
-                        h.update(block)
-                        if bar is not None:
-                            bar.update(len(block))
-                except OSError as exc:
-                    raise DownloadError(f"download of {url} was interrupted: {exc}") from None
-                finally:
+            except ValueError:
+                total = None
+            if resp.headers.get("Content-Encoding", "identity").lower() not in ("", "identity"):
+                total = None  # the length counts compressed bytes (urllib does not decompress, but be safe)
+            bar = None
+            if progress:
+                from tqdm.auto import tqdm
+                bar = tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, leave=False)
+            try:
+                while block := resp.read(chunk):
+                    out.write(block)
+                    h.update(block)
+                    received += len(block)
                     if bar is not None:
-                        bar.close()
+                        bar.update(len(block))
+            except (OSError, http.client.HTTPException) as exc:
+                if isinstance(exc, http.client.IncompleteRead):
+                    detail = "the connection closed before the end of the file"
+                else:
+                    detail = str(exc) or type(exc).__name__
+                raise DownloadError(f"download of {url} was interrupted ({detail}); nothing was saved: "
+                                    f"try again") from None
+            finally:
+                if bar is not None:
+                    bar.close()
+        if total is not None and received != total:
+            raise DownloadError(
+                f"download of {url} was cut off: received {received:,} of the {total:,} bytes the "
+                f"server announced; nothing was saved: try again")
         digest = h.hexdigest()
         if not hash_matches(digest, expected):
             raise DownloadError(
@@ -492,16 +605,9 @@ def download(url: str, dest, sha256: str | None = None, *, timeout: float = 60.0
                 f"got {digest}. The file was not saved; the server may have changed it or the "
                 f"transfer was corrupted")
         if expected is None:
-            warnings.warn(f"{dest.name}: no published checksum, saved unverified (sha256 {digest})",
-                          stacklevel=2)
-        os.replace(tmp, dest)
-        return dest
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+            warnings.warn(f"{dest.name}: no published checksum, saved unverified (sha256 {digest}, "
+                          f"{received:,} bytes)", stacklevel=2)
+    return dest
 
 
 _verified: dict[tuple, str] = {}
