@@ -1,87 +1,166 @@
-"""Milliseconds per training step on CPU for the course's generators at the smoke and standard sizes.
+"""Milliseconds per training step of every recipe, fp32 against the auto precision policy.
 
-One step = forward, L1 loss, backward, Adam update, run through :class:`srlib.train.Trainer`
-(so its overhead is included). Sizes come from :mod:`srlib.profiles`: ``num_feat`` /
-``num_block`` for the width and depth, ``batch_size`` and ``lr_patch`` for the batch
-(smoke: 4 x 16x16 LR, standard: 16 x 24x24 LR), x4 upscaling. The "small RRDBNet" uses
-``num_block`` RRDBs and ``num_grow_ch = num_feat // 2``.
+Each step is the recipe's own step function (SRResNet L1, SRGAN, ESRGAN, and CSD / PDD when their
+recipes are present) run through :class:`srlib.train.Trainer` at the standard profile's sizes, so
+the trainer's overhead and the real losses (VGG perceptual, discriminators) are included. Columns:
 
-    python benchmarks/train_step.py [--steps 5] [--warmup 2] [--threads N] [--profiles smoke standard]
+- ``fp32``: ``precision="fp32"`` (contiguous fp32, the reference);
+- ``auto``: ``precision="auto"`` (channels_last, plus bf16 autocast where the CPU has native
+  bf16; see :class:`srlib.runtime.PrecisionPolicy`);
+- ``bf16``: ``precision="bf16"`` forced, only with ``--bf16`` (emulated and very slow on CPUs
+  without native bf16);
+- ``data %``: the share of a step spent making the batch (patch sampling and degradation), the
+  number that says whether the data path keeps up.
+
+``--quality N`` also trains the standard SRResNet for N steps in fp32 and in auto and prints the
+held-out PSNR-Y of both (the course's numbers come from the auto policy).
+
+    python benchmarks/train_step.py [--steps 6] [--warmup 2] [--recipes srresnet srgan esrgan] [--quality 400]
+
+Timings are only meaningful on an otherwise idle machine; the script prints the load average.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import time
 
 import torch
-import torch.nn.functional as F
-from torch import nn
-
-from srlib.profiles import get_profile
-from srlib.train import Trainer
 
 
-def build(arch: str, num_feat: int, num_block: int, scale: int) -> nn.Module:
-    """The srlib generator, or a local stand-in of the same shape if srlib.archs is missing."""
+def cpu_flags() -> str:
     try:
-        from srlib import archs
-    except ImportError:
-        archs = None
-    if archs is not None:
-        if arch == "MSRResNet":
-            return archs.MSRResNet(3, 3, num_feat=num_feat, num_block=num_block, upscale=scale)
-        if arch == "EDSR":
-            return archs.EDSR(3, 3, num_feat=num_feat, num_block=num_block, upscale=scale)
-        return archs.RRDBNet(3, 3, scale=scale, num_feat=num_feat, num_block=num_block,
-                             num_grow_ch=max(num_feat // 2, 8))
-    body = [nn.Conv2d(3, num_feat, 3, padding=1)]
-    for _ in range(num_block):
-        body += [nn.Conv2d(num_feat, num_feat, 3, padding=1), nn.ReLU(), nn.Conv2d(num_feat, num_feat, 3, padding=1)]
-    for _ in range(scale // 2):
-        body += [nn.Conv2d(num_feat, 4 * num_feat, 3, padding=1), nn.PixelShuffle(2)]
-    return nn.Sequential(*body, nn.Conv2d(num_feat, 3, 3, padding=1))
+        with open("/proc/cpuinfo") as f:
+            text = f.read()
+    except OSError:
+        return "unknown"
+    model = next((l.split(":", 1)[1].strip() for l in text.splitlines() if l.startswith("model name")), "?")
+    flags = next((l.split(":", 1)[1].split() for l in text.splitlines() if l.startswith("flags")), [])
+    keep = sorted(f for f in flags if f.startswith(("avx", "amx", "fma")))
+    return f"{model}; {' '.join(keep)}"
 
 
-def ms_per_step(arch: str, profile_name: str, steps: int, warmup: int) -> tuple[float, int]:
-    p = get_profile(profile_name)
-    torch.manual_seed(0)
-    model = build(arch, p.num_feat, p.num_block, p.scale)
-    lr = torch.rand(p.batch_size, 3, p.lr_patch, p.lr_patch)
-    hr = torch.rand(p.batch_size, 3, p.hr_patch, p.hr_patch)
+def _recipes():
+    """name -> (build_trainer(precision) -> Trainer, batch_fn)."""
+    from functools import partial
 
-    def step_fn(tr, batch, step):
-        loss = F.l1_loss(tr.models["G"](batch[0]), batch[1])
-        tr.optimize(loss, "G")
-        return {"l1": loss.item()}
+    from srlib.losses import PerceptualLoss
+    from srlib.recipes import ESRGANConfig, PSNRConfig, SRGANConfig, build_discriminator, build_generator
+    from srlib.recipes.esrgan import esrgan_step
+    from srlib.recipes.psnr import make_batch_fn, psnr_step
+    from srlib.recipes.srgan import _data_view, srgan_step
+    from srlib.train import Trainer
 
-    trainer = Trainer({"G": model}, {"G": torch.optim.Adam(model.parameters(), 1e-4)}, step_fn,
-                      device="cpu", progress=False)
-    trainer.fit(lambda s: (lr, hr), warmup)
-    start = time.perf_counter()
-    trainer.fit(lambda s: (lr, hr), warmup + steps)
-    elapsed = time.perf_counter() - start
-    return 1000 * elapsed / steps, sum(q.numel() for q in model.parameters())
+    def psnr(arch):
+        cfg = PSNRConfig.for_profile("standard", arch=arch)
+
+        def trainer(precision):
+            torch.manual_seed(0)
+            G = build_generator(cfg)
+            return Trainer({"G": G}, {"G": torch.optim.Adam(G.parameters(), 1e-4)},
+                           partial(psnr_step, pixel_loss="l1"), device="cpu", progress=False,
+                           precision=precision)
+        return trainer, make_batch_fn(cfg)
+
+    def gan(kind):
+        cfg = (SRGANConfig if kind == "srgan" else ESRGANConfig).for_profile("standard", vgg_weights="random")
+
+        def trainer(precision):
+            torch.manual_seed(0)
+            G, D = build_generator(cfg.psnr), build_discriminator(cfg)
+            if kind == "srgan":
+                loss = PerceptualLoss(dict(cfg.content_layers), weights="random", criterion="l2")
+                step = partial(srgan_step, content=loss, content_weight=cfg.content_weight,
+                               gan_weight=cfg.gan_weight)
+            else:
+                loss = PerceptualLoss(dict(cfg.percep_layers), weights="random", criterion="l1")
+                step = partial(esrgan_step, percep=loss, pixel_weight=cfg.pixel_weight,
+                               gan_weight=cfg.gan_weight)
+            from srlib.runtime import PrecisionPolicy
+            PrecisionPolicy(precision, "cpu").model(loss)
+            return Trainer({"G": G, "D": D}, {"G": torch.optim.Adam(G.parameters(), 1e-4),
+                                              "D": torch.optim.Adam(D.parameters(), 1e-4)},
+                           step, device="cpu", progress=False, precision=precision)
+        return trainer, make_batch_fn(_data_view(cfg))
+
+    out = {"srresnet": lambda: psnr("msrresnet"), "rrdb": lambda: psnr("rrdbnet"),
+           "srgan": lambda: gan("srgan"), "esrgan": lambda: gan("esrgan")}
+    for module in ("csd", "pdd"):
+        try:
+            mod = __import__(f"srlib.recipes.{module}", fromlist=["benchmark_step"])
+        except ImportError:
+            continue
+        if hasattr(mod, "benchmark_step"):  # (precision) -> (Trainer, batch_fn) at standard size
+            out[module] = (lambda m: (lambda: (lambda p: m.benchmark_step(p)[0], m.benchmark_step("fp32")[1])))(mod)
+    return out
+
+
+def time_steps(trainer, batch_fn, steps: int, warmup: int) -> tuple[float, float]:
+    """Median ms per step and the mean share of it spent in batch_fn."""
+    trainer.fit(batch_fn, warmup)
+    per_step, shares = [], []
+    for _ in range(steps):
+        t0 = trainer.timing["data"], trainer.timing["step"]
+        start = time.perf_counter()
+        trainer.fit(batch_fn, trainer.step + 1)
+        per_step.append(time.perf_counter() - start)
+        data = trainer.timing["data"] - t0[0]
+        shares.append(data / max(per_step[-1], 1e-9))
+    return 1000 * statistics.median(per_step), 100 * statistics.mean(shares)
+
+
+def quality(steps: int) -> None:
+    import numpy as np
+
+    from srlib import data
+    from srlib.recipes import PSNRConfig, train_psnr
+    from srlib.recipes.evaluate import score, super_resolve
+
+    pairs = list(data.eval_pairs(data.load_images("photos", "test"), 4, max_side=256))
+    print(f"\nquality: standard SRResNet, {steps} steps, same seed; held-out PSNR-Y (x4, 4-px border, Y)")
+    for precision in ("fp32", "auto"):
+        cfg = PSNRConfig.for_profile("standard", steps=steps, period=steps, precision=precision)
+        start = time.perf_counter()
+        t = train_psnr(cfg, progress=False, cache_dir=f"/tmp/srlib-bench-{os.getpid()}")
+        res = score(super_resolve(t.model, pairs, 4), pairs, 4, metric_names=("psnr", "ssim"))
+        print(f"  {precision:5s} PSNR-Y {res['psnr_y']:.3f} dB  SSIM-Y {res['ssim_y']:.4f}  "
+              f"({time.perf_counter() - start:.0f} s incl. evaluation)", flush=True)
+    _ = np
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    ap.add_argument("--profiles", nargs="+", default=["smoke", "standard"])
-    ap.add_argument("--archs", nargs="+", default=["MSRResNet", "EDSR", "RRDBNet"])
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--recipes", nargs="+", default=None)
+    ap.add_argument("--bf16", action="store_true", help="also time forced bf16")
+    ap.add_argument("--quality", type=int, default=0, metavar="STEPS")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU, x4, L1 + Adam")
-    print(f"{'profile':<9} {'arch':<10} {'feat x blocks':>13} {'batch x LR':>11} {'params':>10} {'ms/step':>9}")
-    for name in args.profiles:
-        p = get_profile(name)
-        for arch in args.archs:
-            ms, n = ms_per_step(arch, name, args.steps, args.warmup)
-            print(f"{name:<9} {arch:<10} {f'{p.num_feat} x {p.num_block}':>13} "
-                  f"{f'{p.batch_size} x {p.lr_patch}^2':>11} {n:>10,} {ms:>9.1f}", flush=True)
+    from srlib.runtime import PrecisionPolicy, cpu_supports_bf16
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; CPU: {cpu_flags()}")
+    print(f"native bf16: {cpu_supports_bf16()}; auto = {PrecisionPolicy('auto', 'cpu').name}; "
+          f"load average {os.getloadavg()[0]:.2f}")
+    recipes = _recipes()
+    names = args.recipes or list(recipes)
+    cols = ["fp32", "auto"] + (["bf16"] if args.bf16 else [])
+    print(f"\n{'recipe step (standard size)':<28}" + "".join(f"{c + ' ms':>10}" for c in cols)
+          + f"{'speed-up':>10}{'data %':>8}")
+    for name in names:
+        make, batch_fn = recipes[name]()
+        ms, share = {}, 0.0
+        for c in cols:
+            ms[c], s = time_steps(make(c), batch_fn, args.steps, args.warmup)
+            share = s if c == "auto" else share
+        print(f"{name:<28}" + "".join(f"{ms[c]:>10.0f}" for c in cols)
+              + f"{ms['fp32'] / ms['auto']:>9.2f}x{share:>7.1f}%", flush=True)
+    if args.quality:
+        quality(args.quality)
 
 
 if __name__ == "__main__":
