@@ -309,3 +309,5 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+        from .runtime import pick_device
+        pick_device(args.device)  # a wrong or missing device fails here, before any kernel starts
