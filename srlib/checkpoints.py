@@ -446,4 +446,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # Run the imported module's main, so that the registry the recipes fill is the one it reads.
+    from srlib.checkpoints import main as _main
+
+    raise SystemExit(_main())

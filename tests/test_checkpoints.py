@@ -139,3 +139,14 @@ def test_missing_or_corrupt_files_are_clear_errors(built):
         C.read_manifest(out)
     with pytest.raises(KeyError, match="no course checkpoint named 'nope'"):
         C.course_config("nope", "standard")
+
+
+def test_command_line_lists_the_registered_models():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "srlib.checkpoints", "list"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    for name in ("srresnet_l1", "srgan", "rrdb_psnr", "esrgan"):
+        assert name in out.stdout
