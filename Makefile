@@ -16,10 +16,13 @@ PROFILE ?= standard
 JOBS ?= 1
 ## make course: some notebooks only, e.g. ONLY="00 02"
 ONLY ?=
+## make course: 1 runs PROFILE=paper on a tiny fake data tree, a few steps, on CPU
+DRY_RUN ?=
 # Only the standard profile writes the committed figures/; other profiles write beside the
 # executed notebooks so that a quick smoke run never overwrites them.
 FIGURES_DIR ?= $(if $(filter standard,$(PROFILE)),figures,build/figures/$(PROFILE))
 OUT_DIR ?= build/notebooks
+DRY := $(filter 1 yes true,$(DRY_RUN))
 # torch/torchvision are installed first and explicitly so that pip takes the builds this
 # machine already has instead of resolving a newer multi-GB wheel. These are the tested versions;
 # environment.yml pins the same ones (tests/test_setup.py checks it). Override on other hosts.
@@ -77,9 +80,10 @@ test-fast: setup ## setup, then the tests that do not execute notebooks
 	$(BIN)/python -m pytest -m "not notebook"
 
 .PHONY: course
-course: setup ## setup, then run every notebook (PROFILE, ONLY, JOBS); see README
+course: setup ## setup, then run every notebook (PROFILE, ONLY, JOBS, DRY_RUN); see README
 	$(BIN)/python -m srlib.course --profile $(PROFILE) --jobs $(JOBS) \
-		--figures-dir $(FIGURES_DIR) --out-dir $(OUT_DIR)/$(PROFILE) $(if $(ONLY),--only $(ONLY))
+		--figures-dir $(FIGURES_DIR)$(if $(DRY),-dry-run) --out-dir $(OUT_DIR)/$(PROFILE)$(if $(DRY),-dry-run) \
+		$(if $(ONLY),--only $(ONLY)) $(if $(DRY),--dry-run)
 
 .PHONY: checkpoints
 checkpoints: setup ## setup, then train the shipped course checkpoints into data/checkpoints (ONLY="srgan esrgan")

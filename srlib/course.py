@@ -2,6 +2,7 @@
 
     python -m srlib.course --profile standard [--only 00 02] [--jobs N]
                            --figures-dir figures --out-dir build/notebooks/standard
+    python -m srlib.course --profile paper --dry-run ...   # paper code path, fake data, CPU
 
 Each notebook runs in its own child process under a kernel that this runner registers for the
 interpreter running it (so a fresh machine never sees "No such kernel"), with the working
@@ -121,7 +122,7 @@ def _kill_tree(pid: int) -> None:
 
 def run_one(nb: Path, *, profile: str, seed: int, device: str, figures_dir: Path, out_dir: Path,
             timeout: float, jupyter_path: Path, extra_params: dict | None = None,
-            threads: int | None = None) -> Result:
+            threads: int | None = None, extra_env: dict | None = None) -> Result:
     """Execute one notebook in a child process; measure wall time and peak memory of its tree."""
     import psutil
 
@@ -139,6 +140,7 @@ def run_one(nb: Path, *, profile: str, seed: int, device: str, figures_dir: Path
         **{COURSE_RUNNER_ENV: "1"})
     if threads and "OMP_NUM_THREADS" not in os.environ:
         env["OMP_NUM_THREADS"] = str(threads)
+    env.update(extra_env or {})
     start = time.time()
     proc = subprocess.Popen(cmd, cwd=nb.parent, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
@@ -227,13 +229,19 @@ def check_figures_target(figures_dir: Path, profile: str, *, allow_dirty: bool =
 
 def run_course(*, profile: str, notebooks_dir: Path = DEFAULT_NOTEBOOKS, only=None, jobs: int = 1,
                figures_dir: Path, out_dir: Path, seed: int = 0, device: str = "auto",
-               timeout: float | None = None, allow_dirty: bool = False, log=print) -> list[Result]:
+               timeout: float | None = None, allow_dirty: bool = False, dry_run: bool = False,
+               log=print) -> list[Result]:
     """Run the selected notebooks (``jobs`` at a time) and write ``out_dir/summary.{md,json}``.
 
     Writing into the committed ``figures/`` needs the standard profile and a clean tree
-    (:func:`check_figures_target`; ``allow_dirty`` overrides the second).
+    (:func:`check_figures_target`; ``allow_dirty`` overrides the second). ``dry_run`` (paper
+    profile only, :mod:`srlib.dry_run`): a fake data tree in ``out_dir/fake_data`` as
+    ``$SRLIB_DATA``, a model cache in ``out_dir/cache``, ``$SRLIB_DRY_RUN=1`` and the papermill
+    parameter ``dry_run=True``, under the smoke profile's timeout.
     """
     get_profile(profile)  # a wrong name fails here, before any kernel starts
+    if dry_run and profile != "paper":
+        raise SystemExit(f"error: a dry run exercises the paper profile; use --profile paper, not {profile!r}")
     notebooks = list_notebooks(Path(notebooks_dir).resolve(), only)
     if not notebooks:
         raise SystemExit(f"error: no notebooks found in {notebooks_dir}")
@@ -243,8 +251,22 @@ def run_course(*, profile: str, notebooks_dir: Path = DEFAULT_NOTEBOOKS, only=No
     check_figures_target(figures_dir, profile, allow_dirty=allow_dirty)
     figures_dir.mkdir(parents=True, exist_ok=True)
     jupyter_path = install_kernel(out_dir / ".jupyter")
-    timeout = timeout or DEFAULT_TIMEOUT[profile]
-    log(f"running {len(notebooks)} notebook(s), profile={profile}, jobs={jobs}, "
+    timeout = timeout or DEFAULT_TIMEOUT["smoke" if dry_run else profile]
+    extra_params, extra_env = None, None
+    if dry_run:
+        import shutil
+
+        from .datasets import DATA_ENV
+        from .dry_run import DRY_RUN_ENV, make_fake_tree
+        from .paths import CACHE_ENV
+
+        fake = out_dir / "fake_data"
+        shutil.rmtree(fake, ignore_errors=True)
+        make_fake_tree(fake)
+        extra_params = {"dry_run": True}
+        extra_env = {DATA_ENV: str(fake), CACHE_ENV: str(out_dir / "cache"), DRY_RUN_ENV: "1"}
+        log(f"dry run: fake data tree {fake}, model cache {out_dir / 'cache'}")
+    log(f"running {len(notebooks)} notebook(s), profile={profile}{' (dry run)' if dry_run else ''}, jobs={jobs}, "
         f"timeout={timeout:.0f}s each, figures -> {figures_dir}, executed -> {out_dir}")
 
     # Notebooks running side by side share the cores: torch's default of one thread per core in
@@ -254,7 +276,8 @@ def run_course(*, profile: str, notebooks_dir: Path = DEFAULT_NOTEBOOKS, only=No
 
     def job(nb: Path) -> Result:
         res = run_one(nb, profile=profile, seed=seed, device=device, figures_dir=figures_dir,
-                      out_dir=out_dir, timeout=timeout, jupyter_path=jupyter_path, threads=threads)
+                      out_dir=out_dir, timeout=timeout, jupyter_path=jupyter_path, threads=threads,
+                      extra_params=extra_params, extra_env=extra_env)
         log(f"  {res.notebook}: {'ok' if res.ok else 'FAILED'} in {res.seconds:.1f} s, "
             f"peak {res.peak_mb:.0f} MB" + (f"\n    {res.error}" if res.error else ""))
         return res
@@ -262,7 +285,7 @@ def run_course(*, profile: str, notebooks_dir: Path = DEFAULT_NOTEBOOKS, only=No
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         results = list(pool.map(job, notebooks))
     table = summary_table(results)
-    (out_dir / "summary.md").write_text(f"profile: {profile}\n\n{table}\n")
+    (out_dir / "summary.md").write_text(f"profile: {profile}{' (dry run)' if dry_run else ''}\n\n{table}\n")
     (out_dir / "summary.json").write_text(json.dumps([asdict(r) for r in results], indent=1))
     return results
 
@@ -286,16 +309,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
     ap.add_argument("--timeout", type=float, default=None, help="seconds per notebook")
+    ap.add_argument("--dry-run", action="store_true",
+                    help="paper profile on a tiny fake data tree, a few steps, on CPU (srlib.dry_run)")
     args = ap.parse_args(argv)
     try:
         get_profile(args.profile)
+        from .runtime import pick_device
+        pick_device(args.device)  # a wrong or missing device fails here, before any kernel starts
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     results = run_course(profile=args.profile, notebooks_dir=args.notebooks_dir, only=args.only,
                          jobs=args.jobs, figures_dir=args.figures_dir, out_dir=args.out_dir,
                          seed=args.seed, device=args.device, timeout=args.timeout,
-                         allow_dirty=args.allow_dirty)
+                         allow_dirty=args.allow_dirty, dry_run=args.dry_run)
     print()
     print(summary_table(results))
     failed = [r for r in results if not r.ok]
@@ -309,5 +336,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-        from .runtime import pick_device
-        pick_device(args.device)  # a wrong or missing device fails here, before any kernel starts

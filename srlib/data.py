@@ -551,3 +551,10 @@ def _eval_pairs(items, scale, degrade, max_side, seed):
 __all__ = ["DATASETS", "SPLITS", "PHOTO_SOURCES", "PHOTO_SPLITS", "TEXT_SIZE", "N_TEXT", "TEXT_FONTS",
            "TEXTURES", "load_images", "dataset_info", "render_text", "bicubic", "PairedPatches",
            "UnpairedPatches", "eval_pairs"]
+
+if __name__ == "__main__":  # python -m srlib.data download NAME: the paper profile's data sets
+    import sys
+
+    from .datasets import main
+
+    sys.exit(main(prog="python -m srlib.data"))
