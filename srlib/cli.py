@@ -29,6 +29,7 @@ off, running out of memory) ends with exit status 1 and one line on stderr, with
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import sys
@@ -253,7 +254,7 @@ def main(argv=None) -> int:
     command = {"upscale": cmd_upscale, "info": cmd_info, "list": cmd_list}[args.command]
     try:
         return command(args)
-    except (SrlibError, OSError, ValueError, RuntimeError, MemoryError) as exc:
+    except (SrlibError, OSError, ValueError, RuntimeError, MemoryError, http.client.HTTPException) as exc:
         # a user problem: one line, no traceback (details of a weights mismatch follow on later
         # lines of the message; the first line already says what fits)
         lines = str(exc).strip().splitlines() or [type(exc).__name__]

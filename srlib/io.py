@@ -218,7 +218,7 @@ def has_alpha(path: str | os.PathLike) -> bool:
     that cannot be opened (:func:`read_image` reports that)."""
     try:
         with Image.open(path) as im:
-            return im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in im.info
+            return im.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (im.mode == "P" and "transparency" in im.info)
     except Exception:
         return False
 

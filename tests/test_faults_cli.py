@@ -191,3 +191,17 @@ def test_readme_cli_section_says_what_happens():
     section = " ".join(section[:section.index("\n## ", 5)].split())
     for words in ("alpha", "composited over white", "--overwrite", "--tile 0", "256"):
         assert words in section, words
+
+
+def test_palette_transparency_is_alpha_but_an_rgb_colour_key_is_not(tmp_path):
+    from srlib import io
+
+    pal = Image.new("P", (4, 4), 0)
+    pal.putpalette([255, 0, 0] * 256)
+    pal.info["transparency"] = 0
+    pal.save(tmp_path / "p.png", transparency=0)
+    assert io.has_alpha(tmp_path / "p.png")
+    Image.new("RGB", (4, 4), (1, 2, 3)).save(tmp_path / "rgb.png", transparency=(1, 2, 3))
+    assert not io.has_alpha(tmp_path / "rgb.png")  # read_image keeps RGB colour keys as they are
+    np.testing.assert_array_equal(io.read_image(tmp_path / "rgb.png")[0, 0], [1, 2, 3])
+    assert not io.has_alpha(tmp_path / "missing.png")
