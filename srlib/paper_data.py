@@ -342,6 +342,32 @@ def training_patches(names: Iterable[str], scale: int, hr_patch: int, *, stored_
     return FolderPatches(items, scale, hr_patch, degrade=degrade, seed=seed, root=root)
 
 
-__all__ = ["Pair", "require", "pair_paths", "hr_paths", "modcrop", "crop_to_lr", "load_pairs",
+TRAIN_SETS: dict[str, tuple[str, ...]] = {"div2k": ("div2k",), "flickr2k": ("flickr2k",),
+                                          "df2k": ("div2k", "flickr2k")}
+"""Training-set names a recipe config may hold in ``dataset`` at the paper profile (DF2K = DIV2K
+train + Flickr2K, ESRGAN's and PDD's training set)."""
+
+
+def is_paper_set(dataset: str) -> bool:
+    """True when ``dataset`` names a downloaded training set (:data:`TRAIN_SETS`), not an embedded one."""
+    return str(dataset).lower() in TRAIN_SETS
+
+
+def paper_patches(dataset: str, scale: int, hr_patch: int, *, seed: int = 0, degrade: Degrade | None = None,
+                  root=None) -> FolderPatches:
+    """The patch sampler of a recipe whose ``cfg.dataset`` is a paper training set.
+
+    Stored bicubic LR when ``degrade`` is None (the papers' paired training), else HR only with
+    ``degrade`` on the fly (Real-ESRGAN-style pipelines). Same ``sample_batch(step, B)`` as
+    :class:`srlib.data.PairedPatches`, so a recipe's batch function takes either.
+    """
+    key = str(dataset).lower()
+    if key not in TRAIN_SETS:
+        raise DatasetError(f"unknown paper training set {dataset!r}; use one of {', '.join(TRAIN_SETS)}")
+    return training_patches(TRAIN_SETS[key], scale, hr_patch, stored_lr=degrade is None, degrade=degrade,
+                            seed=seed, root=root)
+
+
+__all__ = ["Pair", "TRAIN_SETS", "is_paper_set", "paper_patches", "require", "pair_paths", "hr_paths", "modcrop", "crop_to_lr", "load_pairs",
            "load_hr_images", "load_lr_images", "face_paths", "load_faces", "FolderPatches", "hr_items",
            "training_patches", "FACES_TEST_EVERY"]

@@ -549,10 +549,15 @@ def test_folder_patches_hr_only_degrades_on_the_fly(tmp_path):
 
 
 def test_training_patches_from_the_fake_tree(fake_root):
-    fp = P.training_patches(["div2k", "flickr2k"], 4, 192, root=fake_root)
-    assert len(fp) == 6
+    fp = P.paper_patches("DF2K", 4, 192, root=fake_root)
+    assert len(fp) == 6 and fp.paired and P.is_paper_set("df2k") and not P.is_paper_set("photos")
     lr, hr = fp.sample_batch(0, 2)
     assert lr.shape == (2, 3, 48, 48) and hr.shape == (2, 3, 192, 192)
+    from srlib.data import bicubic
+    hr_only = P.paper_patches("div2k", 4, 128, degrade=bicubic(4), root=fake_root)
+    assert not hr_only.paired and len(hr_only) == 3
+    with pytest.raises(DatasetError, match="unknown paper training set 'photos'"):
+        P.paper_patches("photos", 4, 128, root=fake_root)
 
 
 # ---------------------------------------------------------------------------------- manual sets
