@@ -2,7 +2,8 @@
 
 For HR crops of the bundled photos, compares each degraded LR image with the clean bicubic LR of
 the same crop (``bicubic_degrade``): PSNR(degraded LR, bicubic LR) in dB, on RGB at the 0-255
-scale (lower = the degradation moved the LR further from the clean one = harder). It prints
+scale (``--y-channel``: on luma Y, as the course's PSNR) (lower = the degradation moved the LR
+further from the clean one = harder). It prints
 
 - the target domain (``hidden_degradation``): median and quartiles over the crops;
 - its first version (:func:`first_hidden_degradation`: anisotropic Gaussian blur, Gaussian
@@ -53,21 +54,23 @@ def first_hidden_degradation(hr: np.ndarray, scale: int, rng: np.random.Generato
     return D.jpeg(x, 60)
 
 
-def lr_psnr(lr: np.ndarray, clean: np.ndarray) -> float:
-    return float(psnr(np.clip(lr, 0, 1), np.clip(clean, 0, 1), crop_border=0, y_channel=False))
+def lr_psnr(lr: np.ndarray, clean: np.ndarray, y_channel: bool = False) -> float:
+    return float(psnr(np.clip(lr, 0, 1), np.clip(clean, 0, 1), crop_border=0, y_channel=y_channel))
 
 
-def measure(scale: int = 4, size: int = 192, per_image: int = 4, draws: int = 20, seed: int = 0) -> dict:
+def measure(scale: int = 4, size: int = 192, per_image: int = 4, draws: int = 20, seed: int = 0,
+            y_channel: bool = False) -> dict:
     """PSNR of target-domain LR and of second-order draws against the clean bicubic LR."""
     crops = hr_crops(size, per_image, seed)
     target, first, generalist = [], [], []
     for i, hr in enumerate(crops):
         clean = D.bicubic_degrade(hr, scale)
-        target.append(lr_psnr(D.hidden_degradation(hr, scale), clean))
-        first.append(lr_psnr(first_hidden_degradation(hr, scale, np.random.default_rng([seed, i])), clean))
+        target.append(lr_psnr(D.hidden_degradation(hr, scale), clean, y_channel))
+        first.append(lr_psnr(first_hidden_degradation(hr, scale, np.random.default_rng([seed, i])), clean,
+                             y_channel))
         for k in range(draws):
             lr = D.second_order_degrade(hr, scale, np.random.default_rng([seed, i, k]))
-            generalist.append(lr_psnr(lr, clean))
+            generalist.append(lr_psnr(lr, clean, y_channel))
     target, first, generalist = np.asarray(target), np.asarray(first), np.asarray(generalist)
     med = float(np.median(target))
     return {
@@ -89,10 +92,11 @@ def main() -> None:
     parser.add_argument("--crops-per-image", type=int, default=4)
     parser.add_argument("--draws", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--y-channel", action="store_true", help="PSNR on luma Y instead of RGB")
     args = parser.parse_args()
-    r = measure(args.scale, args.size, args.crops_per_image, args.draws, args.seed)
+    r = measure(args.scale, args.size, args.crops_per_image, args.draws, args.seed, args.y_channel)
     print(f"x{args.scale}, {r['crops']} HR crops of {args.size}x{args.size} from the bundled photos; "
-          "PSNR (RGB, dB) of each LR against the clean bicubic LR")
+          f"PSNR ({'Y' if args.y_channel else 'RGB'}, dB) of each LR against the clean bicubic LR")
     print(f"target domain (hidden_degradation): median {r['target_median']:.2f} "
           f"[q25 {r['target_q25']:.2f}, q75 {r['target_q75']:.2f}]")
     print(f"first version of the target domain: median {r['first_median']:.2f}; "
