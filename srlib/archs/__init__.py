@@ -10,6 +10,7 @@ channel-splitting ``width`` for CSD). Discriminators: ``VGGStyleDiscriminator``,
 """
 
 from .arch_util import ResidualBlockNoBN, Upsample, count_params, default_init_weights, pixel_unshuffle
+from .category_disc import CategoryDiscriminator, MultiDiscriminator
 from .discriminators import UNetDiscriminatorSN, VGGStyleDiscriminator
 from .edsr import EDSR
 from .gan_nets import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
@@ -21,6 +22,6 @@ ARCHS = {"rrdbnet": RRDBNet, "msrresnet": MSRResNet, "edsr": EDSR}
 __all__ = [
     "ARCHS", "count_params", "default_init_weights", "pixel_unshuffle", "ResidualBlockNoBN", "Upsample",
     "RRDBNet", "RRDB", "ResidualDenseBlock", "MSRResNet", "EDSR",
-    "VGGStyleDiscriminator", "UNetDiscriminatorSN",
+    "VGGStyleDiscriminator", "UNetDiscriminatorSN", "CategoryDiscriminator", "MultiDiscriminator",
     "MLPGenerator", "MLPDiscriminator", "DCGANGenerator", "DCGANDiscriminator",
 ]

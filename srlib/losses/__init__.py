@@ -17,7 +17,7 @@ from .gan import (GAN_KINDS, bce_fake, bce_real, d_loss, g_loss, relativistic_d_
 from .perceptual import PerceptualLoss, feature_distance, gram_matrix
 from .pixel import (CharbonnierLoss, L1Loss, MSELoss, charbonnier_loss, l1_loss, mse_loss,
                     reduce_loss)
-from .semantic import semantic_loss
+from .semantic import literal_semantic_loss, semantic_loss
 from .wavelet import PDD_WAVELET_WEIGHTS, WaveletLoss, haar_dwt, haar_idwt, wavelet_loss
 
 __all__ = [
@@ -28,6 +28,6 @@ __all__ = [
     "relativistic_g_loss",
     "PerceptualLoss", "feature_distance", "gram_matrix",
     "CharbonnierLoss", "L1Loss", "MSELoss", "charbonnier_loss", "l1_loss", "mse_loss", "reduce_loss",
-    "semantic_loss",
+    "semantic_loss", "literal_semantic_loss",
     "PDD_WAVELET_WEIGHTS", "WaveletLoss", "haar_dwt", "haar_idwt", "wavelet_loss",
 ]
