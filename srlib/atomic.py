@@ -41,28 +41,6 @@ def _host_tag() -> str:
     return hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
 
 
-def _umask() -> int:
-    """The process umask, read from /proc where possible (``os.umask`` can only read it by
-    setting it, which races with other threads creating files)."""
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def file_mode() -> int:
-    """``0666 & ~umask``: the mode ``open(path, "w")`` gives a new file."""
-    return 0o666 & ~_umask()
-
-
-def dir_mode() -> int:
-    """``0777 & ~umask``: the mode ``mkdir`` gives a new folder."""
-    return 0o777 & ~_umask()
-
-
 def temp_path(target, suffix: str = ".tmp") -> Path:
     """A fresh temporary name for ``target`` in its folder, tagged with this host and process."""
     target = Path(target)
@@ -234,4 +212,4 @@ def make_temp_dir(target, suffix: str = ".tmp") -> Path:
 
 
 __all__ = ["STALE_SECONDS", "atomic_open", "write_bytes", "make_dirs", "make_temp_dir", "clean_stale",
-           "temp_path", "target_error", "file_mode", "dir_mode"]
+           "temp_path", "target_error"]
