@@ -1,7 +1,7 @@
 """Atomic writes: a temporary file next to the target, renamed over it in one step.
 
-Every file srlib writes (images, tables and figures, checkpoints, downloads, model-cache
-entries) goes through here. A reader sees the old file or the new one, never half of one.
+srlib's writers of images, tables and figures, checkpoints, downloads and model-cache entries
+go through here. A reader sees the old file or the new one, never half of one.
 Three details that ``tempfile.mkstemp`` + ``os.replace`` alone get wrong:
 
 - **Permissions follow the umask.** ``mkstemp`` / ``mkdtemp`` create ``0600`` files and
