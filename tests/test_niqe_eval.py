@@ -59,3 +59,23 @@ def test_crop_shift_spread_reports_each_crop_and_the_whole_image():
     assert [r["patches"] for r in rows] == [1, 1, 12]
     with pytest.raises(DatasetError, match="at least"):
         niqe_eval.crop_shift_spread(_photo(), crop=290, shifts=(0, 32))
+
+
+def test_interpolation_sweep_shows_progress_without_changing_results(capsys):
+    import torch
+    from torch import nn
+
+    from srlib.recipes.evaluate import interpolation_sweep
+
+    def net(seed):
+        torch.manual_seed(seed)
+        return nn.Sequential(nn.Upsample(scale_factor=4, mode="nearest"), nn.Conv2d(3, 3, 1))
+
+    rng = np.random.default_rng(0)
+    hr = rng.integers(0, 256, (104, 104, 3), dtype=np.uint8)
+    pairs = [("a", hr[::4, ::4].copy(), hr)]
+    a, b = net(0), net(1)
+    quiet, _ = interpolation_sweep(a, b, [0.0, 0.5, 1.0], pairs, 4, device="cpu")
+    shown, _ = interpolation_sweep(a, b, [0.0, 0.5, 1.0], pairs, 4, device="cpu", progress=True)
+    assert "interpolation sweep" in capsys.readouterr().err
+    assert [r["psnr_y"] for r in shown] == [r["psnr_y"] for r in quiet]

@@ -62,13 +62,17 @@ def results_row(method: str, outputs: Sequence[np.ndarray], pairs: Sequence[Pair
 
 @torch.no_grad()
 def interpolation_sweep(net_psnr: nn.Module, net_gan: nn.Module, alphas: Sequence[float],
-                        pairs: Sequence[Pair], scale: int, device=None) -> tuple[list[dict], dict]:
+                        pairs: Sequence[Pair], scale: int, device=None,
+                        progress: bool = False) -> tuple[list[dict], dict]:
     """Score ``interpolate_networks(net_psnr, net_gan, alpha)`` for each alpha.
 
     Returns ``(rows, outputs)``: rows with ``alpha`` and the metrics of :func:`score`, and
-    ``{alpha: [SR images]}`` for pictures.
+    ``{alpha: [SR images]}`` for pictures. ``progress`` shows a bar over the alphas.
     """
     rows, outputs = [], {}
+    if progress:
+        from tqdm.auto import tqdm
+        alphas = tqdm(list(alphas), desc="interpolation sweep", leave=False)
     for alpha in alphas:
         net = interpolate_networks(net_psnr, net_gan, float(alpha))
         outs = super_resolve(net, pairs, scale, device=device)
