@@ -646,3 +646,35 @@ def test_python_m_srlib_data_download(setup):
     assert proc.returncode == 0, proc.stderr
     assert "seta: ready in" in proc.stdout and "licence: test licence line" in proc.stdout
     assert D.read_marker(setup["root"], "seta.zip")
+
+
+@pytest.mark.notebook
+def test_dry_run_end_to_end_through_papermill(tmp_path):
+    """``python -m srlib.course --profile paper --dry-run``: a notebook sees dry_run=True, the fake
+    tree through the paper loaders, and shrinks a paper config."""
+    import nbformat
+
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('profile = "smoke"\nseed = 0\ndevice = "auto"\n'
+                                       'figures_dir = "../build"\ndry_run = False')
+    params.metadata["tags"] = ["parameters"]
+    body = nbformat.v4.new_code_cell(
+        "import json, pathlib\n"
+        "from srlib import paper_data, dry_run as dr\n"
+        "from srlib.recipes.psnr import PSNRConfig\n"
+        "cfg = PSNRConfig.for_profile(profile)\n"
+        "cfg = dr.shrink(cfg) if dry_run else cfg\n"
+        "pairs = paper_data.load_pairs('set5', 'test', 4)\n"
+        "pathlib.Path(figures_dir, 'seen.json').write_text(json.dumps("
+        "[profile, dry_run, dr.is_dry_run(), dr.is_fake(), len(pairs), cfg.steps, cfg.num_block]))")
+    nb.cells = [params, body]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, nbdir / "00_dry.ipynb")
+    figs, out = tmp_path / "figs", tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "srlib.course", "--profile", "paper", "--dry-run",
+                           "--notebooks-dir", str(nbdir), "--figures-dir", str(figs), "--out-dir", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads((figs / "seen.json").read_text()) == ["paper", True, True, True, 3, 2, 16]
