@@ -112,6 +112,26 @@ class EDSR(nn.Module):
         """Parameters of the width-``width`` student (its leading slices); 1.0 gives the full count."""
         return sum(t.numel() for t in self.sliced_parameters(width))
 
+    def extract(self, width: float) -> "EDSR":
+        """A standalone EDSR of ``num_feat * width`` channels holding copies of the leading slices.
+
+        This is how a channel-split student is deployed: a plain, smaller network (contiguous
+        weights, no slicing at run time) whose output equals ``self(x, width)``.
+        """
+        c = self.width_channels(width)
+        first = self.body[0] if len(self.body) else None
+        student = EDSR(self.conv_first.in_channels, self.conv_last.out_channels, num_feat=c,
+                       num_block=len(self.body), upscale=self.upscale,
+                       res_scale=first.res_scale if first is not None else 1,
+                       img_range=self.img_range,
+                       rgb_mean=tuple(float(v) for v in self.mean.flatten()))
+        convs = [m for m in student.modules() if isinstance(m, nn.Conv2d)]
+        with torch.no_grad():
+            for conv, (_, w, b) in zip(convs, self._layers(width), strict=True):
+                conv.weight.copy_(w)
+                conv.bias.copy_(b)
+        return student.to(self.conv_first.weight.device)
+
     # ---- forward -------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, width: float = 1.0) -> torch.Tensor:
         mean = self.mean.to(dtype=x.dtype)

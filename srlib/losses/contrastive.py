@@ -14,9 +14,23 @@ The total student objective (Eq. 4) is ``L1(Y_S, Y) + lambda_TL L1(Y_T, Y) + lam
 Official code (``ContrastLoss``): layers ``relu1_1, relu2_1, relu3_1, relu4_1, relu5_1``
 with weights ``1/32, 1/16, 1/8, 1/4, 1``; every negative is compared with every student
 image; the denominator is ``mean(sum_k |phi(neg_k) - phi(Y_S)|)`` (= the sum over k of the
-L1 distances); ``1e-7`` is added to it. Note: the official code feeds VGG without ImageNet
-normalisation; here ``use_input_norm=True`` by default (our inputs are [0, 1] images), pass
-``False`` to follow it literally.
+L1 distances); ``1e-7`` is added to it; the teacher is detached (``--contrast_t_detach`` in
+the official training command).
+
+Input range. The official trainer works in 0..255 (``rgb_range=255``) and feeds those tensors
+to VGG19 as they are: no ImageNet mean/std normalisation, values up to 255. A VGG whose
+convolutions have non-zero biases (any ImageNet VGG) is not scale-equivariant, so the loss of
+the same images in [0, 1] and in [0, 255] differs (by about 1.3x for ImageNet weights). Two
+options choose what VGG sees:
+
+- ``use_input_norm=True, input_range=1.0`` (the DEFAULT of this class): [0, 1] images
+  normalised with the ImageNet mean/std, the input torchvision's VGG was trained on;
+- ``use_input_norm=False, input_range=255.0`` (:data:`OFFICIAL_CSD_INPUT`): the official
+  code's input, literally. The CSD recipe (:mod:`srlib.recipes.csd`) uses this one.
+
+With the seeded random stand-in (zero biases, ReLU, max-pooling) the features are positively
+homogeneous in the input, so ``input_range`` alone does not change the loss there; the
+normalisation (a shift) does.
 """
 
 from __future__ import annotations
@@ -30,6 +44,9 @@ from ..features import VGGFeatures
 
 CSD_LAYER_WEIGHTS = {"relu1_1": 1 / 32, "relu2_1": 1 / 16, "relu3_1": 1 / 8,
                      "relu4_1": 1 / 4, "relu5_1": 1.0}
+
+#: What VGG19 sees in the official CSD code: 0..255 tensors without ImageNet normalisation.
+OFFICIAL_CSD_INPUT = {"use_input_norm": False, "input_range": 255.0}
 
 
 def contrastive_ratio(student: torch.Tensor, teacher: torch.Tensor, negatives: torch.Tensor,
@@ -67,12 +84,32 @@ class ContrastiveLoss(nn.Module):
 
     ``forward(student_sr, teacher_sr, negatives)`` with images ``(N, 3, H, W)`` and negatives
     ``(K, 3, H, W)`` or ``(N, K, 3, H, W)``, all in [0, 1].
+
+    Args:
+        layer_weights: VGG19 layer -> weight (default :data:`CSD_LAYER_WEIGHTS`).
+        weights: VGG19 weights (``"auto"``, ``"imagenet"``, ``"random"``, a path).
+        use_input_norm: normalise with the ImageNet mean/std before VGG (default ``True``).
+        input_range: multiply the [0, 1] images by this before VGG (default ``1.0``); the
+            official code's input is ``use_input_norm=False, input_range=255.0``
+            (:data:`OFFICIAL_CSD_INPUT`). Normalisation expects [0, 1] images, so
+            ``use_input_norm=True`` with another range is refused.
+        seed: seed of the random stand-in. eps: added to the denominator (1e-7, official).
+        backbone: a ready :class:`~srlib.features.VGGFeatures` (its ``normalize_input`` wins).
     """
 
     def __init__(self, layer_weights: dict[str, float] | None = None, weights: str | Path = "auto",
                  use_input_norm: bool = True, seed: int = 0, eps: float = 1e-7,
-                 backbone: VGGFeatures | None = None):
+                 backbone: VGGFeatures | None = None, input_range: float = 1.0):
         super().__init__()
+        input_range = float(input_range)
+        if not input_range > 0:
+            raise ValueError(f"input_range must be positive (1.0 for [0, 1] images, 255.0 for the "
+                             f"official code's 0..255), got {input_range}")
+        if use_input_norm and input_range != 1.0:
+            raise ValueError(f"use_input_norm=True normalises [0, 1] images with the ImageNet "
+                             f"mean/std; it cannot be combined with input_range={input_range}. "
+                             "Use use_input_norm=False, input_range=255.0 for the official CSD input")
+        self.input_range = input_range
         self.layer_weights = dict(layer_weights if layer_weights is not None else CSD_LAYER_WEIGHTS)
         if backbone is None:
             backbone = VGGFeatures(list(self.layer_weights), weights=weights,
@@ -94,10 +131,11 @@ class ContrastiveLoss(nn.Module):
             flat_negs = negatives.reshape(n * k, *negatives.shape[2:])
         else:
             flat_negs = negatives
-        s_feats = self.vgg(student)
+        r = self.input_range
+        s_feats = self.vgg(student * r if r != 1.0 else student)
         with torch.no_grad():
-            t_feats = self.vgg(teacher.detach())
-            n_feats = self.vgg(flat_negs.detach())
+            t_feats = self.vgg(teacher.detach() * r)
+            n_feats = self.vgg(flat_negs.detach() * r)
         loss = student.new_zeros(())
         for name, w in self.layer_weights.items():
             negs = n_feats[name]

@@ -12,6 +12,7 @@ once per config and loaded from the cache afterwards:
 - :mod:`.interpolate`: network interpolation between a PSNR and a GAN generator (ESRGAN Eq. 5).
 """
 
+from .csd import CSDConfig, csd_step, train_csd
 from .esrgan import ESRGANConfig, esrgan_step, train_esrgan
 from .interpolate import interpolate_networks, interpolate_state_dicts
 from .psnr import (PIXEL_LOSSES, PSNRConfig, Trained, build_generator, make_batch_fn, psnr_step,
@@ -24,4 +25,5 @@ __all__ = [
     "SRGANConfig", "build_discriminator", "srgan_step", "train_srgan",
     "ESRGANConfig", "esrgan_step", "train_esrgan",
     "interpolate_networks", "interpolate_state_dicts",
+    "CSDConfig", "csd_step", "train_csd",
 ]
