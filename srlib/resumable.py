@@ -17,14 +17,14 @@ What the caller gets:
 - the ``.part`` file is kept after a cut-off or a full disk, so the next call resumes; it is
   never renamed here: the caller verifies size and checksums and only then renames it.
 
-Only ``https`` URLs are fetched; ``http`` only from the loopback interface (the tests' server).
+Only ``https`` URLs are fetched, redirects included; ``http`` only from the loopback interface
+(the tests' server): :func:`srlib.weights.check_url`, the rule of every srlib download.
 """
 
 from __future__ import annotations
 
 import errno
 import http.client
-import ipaddress
 import os
 import re
 import shutil
@@ -35,32 +35,10 @@ import urllib.request
 from pathlib import Path
 
 from .errors import DownloadError
+from .weights import _SafeRedirect, check_url
 
 CHUNK = 1 << 20
 """Bytes read and written per step."""
-
-_LOOPBACK_NAMES = {"localhost"}
-
-
-def _is_loopback(host: str) -> bool:
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_url(url: str) -> str:
-    """Accept ``https://`` URLs, and ``http://`` only on the loopback interface; else DownloadError."""
-    parts = urllib.parse.urlsplit(str(url))
-    if parts.scheme == "https" and parts.hostname:
-        return url
-    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
-        return url
-    raise DownloadError(f"refusing to download {url!r}: only https:// addresses are fetched "
-                        "(http:// only from this machine's loopback interface)")
-
 
 def human_bytes(n: float | None) -> str:
     """``1.5 GB`` style sizes (powers of 1000, as the sizes on the data sets' pages)."""
@@ -87,7 +65,7 @@ def _open(url: str, start: int, timeout: float):
         headers["Range"] = f"bytes={start}-"
     req = urllib.request.Request(url, headers=headers)
     try:
-        return urllib.request.urlopen(req, timeout=timeout)
+        return urllib.request.build_opener(_SafeRedirect).open(req, timeout=timeout)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and start:
             return exc  # range past the end: the caller decides (maybe the part is complete)
