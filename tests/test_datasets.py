@@ -678,3 +678,16 @@ def test_dry_run_end_to_end_through_papermill(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert json.loads((figs / "seen.json").read_text()) == ["paper", True, True, True, 3, 2, 16]
+
+
+@pytest.mark.skipif(not __import__("shutil").which("make"), reason="needs make")
+def test_make_course_dry_run_variable():
+    def dry(*args):
+        return subprocess.run(["make", "-n", "course", *args], cwd=REPO, capture_output=True, text=True,
+                              check=True, timeout=60).stdout
+
+    out = dry("PROFILE=paper", "DRY_RUN=1")
+    assert "--dry-run" in out and "--profile paper" in out and "build/notebooks/paper-dry-run" in out
+    assert "build/figures/paper-dry-run" in out
+    plain = dry("PROFILE=paper")
+    assert "--dry-run" not in plain and "build/notebooks/paper " in plain.replace("\\\n", " ") + " "
