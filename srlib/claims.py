@@ -10,7 +10,9 @@ are never typed: they are read from the committed ``figures/`` tables every time
 
 Status rule (one for every claim). A comparison gives a *margin*: how far our number lies on the
 claimed side of the claim's bound (positive = as claimed), in the metric's units, and a *noise
-band* (>= 0) from the notebook's own repeats. Then
+band* (>= 0) from the notebook's own repeats: ``Z = 2`` standard errors of the mean paired
+difference over seeds, images or categories (of the slope for a sweep), or, when a table gives only
+each row's standard deviation over its images, the combined spread ``sqrt(sa² + sb²)``. Then
 
 - ``held``: margin > band;
 - ``not held``: margin < -band;
@@ -60,8 +62,13 @@ HELD, NOT_HELD, NOT_RESOLVED = "held", "not held", "not resolved"
 NOT_MEASURED, TABLE_MISSING, ERROR = "not measured", "table missing", "error"
 STATUSES = (HELD, NOT_HELD, NOT_RESOLVED, NOT_MEASURED, TABLE_MISSING, ERROR)
 
+#: Standard errors in a noise band (fixed before any result was looked at; notebook 04 uses the same).
+Z = 2.0
+
 RULE = ("margin = how far our number lies on the claimed side of the claim's bound (positive = as "
-        "claimed); band = the spread the notebook measured (over seeds, images or categories). "
+        "claimed); band = the noise the notebook measured: 2 standard errors of the paired "
+        "difference over seeds, images or categories (of the slope, for a sweep), or the combined "
+        "spread sqrt(sa^2 + sb^2) when the table gives only each row's standard deviation. "
         "held: margin > band; not held: margin < -band; not resolved: |margin| <= band. Without a "
         "measured band the sign of the margin decides, and the row says so.")
 
@@ -260,9 +267,10 @@ class Unmeasured(Noise):
 
 @dataclass(frozen=True)
 class SpreadColumns(Noise):
-    """The table's own spread columns (``<column><suffix>``, e.g. ``niqe_std``): band = sqrt(sa² + sb²).
-
-    Falls back to "not measured" when the table has no such column."""
+    """The table's own spread columns (``<column><suffix>``, e.g. ``niqe_std``, each row's standard
+    deviation over its images): band = sqrt(sa² + sb²), the combined spread (unpaired; for three
+    images it is close to 2 standard errors of the difference). Falls back to "not measured"
+    when the table has no such column."""
 
     suffixes: tuple[str, ...] = ("_std", "_sd")
     what: str = "std over images"
@@ -278,11 +286,11 @@ class SpreadColumns(Noise):
 
 @dataclass(frozen=True)
 class PerGroup(Noise):
-    """Paired differences over a group column (images, categories, seeds as rows): band = their std.
+    """Paired differences over a group column (images, categories, seeds as rows): band = Z standard errors.
 
     The rows of ``a`` and ``b`` with the group column free (all groups except ``exclude``) are
-    paired by group; the band is the sample standard deviation (ddof=1) of the per-group
-    differences. Fewer than two groups: not measured."""
+    paired by group; the band is ``Z * s / sqrt(n)`` with ``s`` the sample standard deviation
+    (ddof=1) of the ``n`` per-group differences. Fewer than two groups: not measured."""
 
     column: str | tuple[str, ...]
     exclude: tuple[str, ...] = ("overall", "all", "mean")
@@ -297,13 +305,14 @@ class PerGroup(Noise):
         diffs = [_value(rows_a[k], column, table) - _value(rows_b[k], column, table) for k in keys]
         if len(diffs) < 2:
             return Band(None, f"no noise band measured (fewer than two {self.what} in {table.name})")
-        return Band(_std(diffs), f"band = std of the paired differences over {len(diffs)} {self.what}")
+        return Band(_se_band(diffs), f"band = {Z:g} standard errors of the paired difference over "
+                                      f"{len(diffs)} {self.what}")
 
 
 @dataclass(frozen=True)
 class PerSeedColumn(Noise):
-    """A column that lists one value per seed (``"6 8 4"``): band = std (ddof=1) of the per-seed
-    differences of the two rows, paired by position."""
+    """A column that lists one value per seed (``"6 8 4"``): band = Z standard errors of the mean of
+    the per-seed differences of the two rows, paired by position."""
 
     column: str
 
@@ -316,13 +325,18 @@ class PerSeedColumn(Noise):
         if len(va) < 2:
             return Band(None, "no noise band measured (one seed)")
         d = [x - y for x, y in zip(va, vb)]
-        return Band(_std(d), f"band = std of the per-seed differences over {len(d)} seeds "
-                             f"({' '.join(f'{x:+g}' for x in d)})")
+        return Band(_se_band(d), f"band = {Z:g} standard errors of the per-seed differences over "
+                                 f"{len(d)} seeds ({' '.join(f'{x:+g}' for x in d)})")
 
 
 def _std(xs: Sequence[float]) -> float:
     m = sum(xs) / len(xs)
     return math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
+
+
+def _se_band(diffs: Sequence[float]) -> float:
+    """``Z`` standard errors of the mean of ``diffs`` (sample std, ddof=1)."""
+    return Z * _std(diffs) / math.sqrt(len(diffs))
 
 
 # --------------------------------------------------------------------------------------------
@@ -453,7 +467,7 @@ class Ratio(Test):
 @dataclass(frozen=True)
 class Trend(Test):
     """The least-squares slope of ``y`` against ``x`` over the selected rows: ``sign=">"`` claims it
-    rises, ``"<"`` that it falls. Band = the slope's standard error (needs at least 3 points)."""
+    rises, ``"<"`` that it falls. Band = Z standard errors of the slope (needs at least 3 points)."""
 
     table: str
     x: str | tuple[str, ...]
@@ -490,7 +504,7 @@ class Trend(Test):
         r2 = 1 - ss_res / ss_tot if ss_tot > 0 else 1.0
         if n >= 3:
             se = math.sqrt(ss_res / (n - 2) / sxx)
-            band, btxt = se, f"band = the slope's standard error over {n} points"
+            band, btxt = Z * se, f"band = {Z:g} standard errors of the slope over {n} points"
         else:
             band, btxt = None, "no noise band measured (two points)"
         margin = slope if self.sign == ">" else -slope
@@ -499,6 +513,42 @@ class Trend(Test):
         why = (f"slope {_signed(slope)} per unit of {xc} (R² {r2:.2f})"
                + (f", band {_fmt(band)}" if band is not None else "") + f"; {btxt}")
         return Evidence(status, f"{yc} at {xc} = {ys}", why, margin, band)
+
+
+@dataclass(frozen=True)
+class PairedDelta(Test):
+    """A difference a notebook measured itself, per test image: one row of its table with the mean
+    paired difference (``delta``) and its standard error (``se``). ``sign=">"`` claims delta > 0.
+
+    Used where the notebook pairs the images itself (notebook 04's ``04_claims``): the band is
+    ``Z * se``, the rule is this module's, so our status and the notebook's must agree."""
+
+    table: str
+    where: Mapping[str, Any]
+    sign: str = ">"
+    delta: str = "delta"
+    se: str = "se"
+    n: str = "n"
+
+    def tables(self):
+        return [self.table]
+
+    def describe(self):
+        return f"{self.table}: {self.delta}[{_label(self.where)}] {self.sign} 0, band {Z:g} x {self.se}"
+
+    def evaluate(self, tables):
+        t = tables[self.table]
+        row = t.row(self.where)
+        d = _value(row, t.column(self.delta), t)
+        se = _value(row, t.column(self.se), t)
+        n = row.get(self.n) if self.n in t.columns else None
+        margin = d if self.sign == ">" else -d
+        band = Z * se
+        status = decide(margin, band)
+        nn = f" over {int(n)} paired images" if isinstance(n, float) else ""
+        return Evidence(status, f"{self.delta} {_signed(d)} (se {_fmt(se)}{nn})",
+                        f"margin {_signed(margin)}, band {_fmt(band)} = {Z:g} standard errors of the paired "
+                        f"difference{nn}", margin, band)
 
 
 @dataclass(frozen=True)
@@ -572,10 +622,9 @@ _SRRESNET = {"method": "SRResNet"}
 _SRGAN = {"method": "SRGAN"}
 _RRDB = {"method": ("RRDBNet (PSNR)", "RRDB (PSNR)")}
 _ESRGAN = {"method": "ESRGAN"}
-_OVERALL = ("overall", "all", "mean")
 _M04 = {
     "semantic": ("semantic", "proposed", "proposed (D-feature self-distillation)"),
-    "edsr": ("edsr", "vanilla EDSR", "vanilla EDSR (L1)"),
+    "edsr": ("edsr", "vanilla EDSR (L1)", "vanilla EDSR"),
     "vgg": ("vgg", "VGG-based SR"),
     "multiclass": ("multiclass", "multi-class GAN"),
 }
@@ -600,6 +649,7 @@ _SOURCE, _TARGET = ("source", "synthetic"), ("target", "real-world", "real")
 
 
 def _c04() -> list[Claim]:
+    """The seed table's comparisons, read from notebook 04's own paired per-image differences."""
     out = []
     metrics = [("psnr_y", ">", "PSNR-Y", 0, "dB"), ("ssim_y", ">", "SSIM-Y", 1, ""),
                ("niqe", "<", "NIQE (in place of PI)", 2, ""), ("lpips", "<", "LPIPS", 3, "")]
@@ -611,9 +661,7 @@ def _c04() -> list[Claim]:
                 f"04-proposed-vs-{base}-{col.split('_')[0]}", "04", "000",
                 f"The proposed self-distillation model has a {'higher' if sign == '>' else 'lower'} "
                 f"{name} than {_M04_LABEL[base]}.",
-                Diff("04_results", col, {"method": _M04["semantic"], "category": _OVERALL},
-                     {"method": _M04[base], "category": _OVERALL}, sign,
-                     noise=PerGroup("category", what="categories"), unit=unit),
+                PairedDelta("04_claims", {"baseline": _M04[base], "metric": col}, sign),
                 paper=f"{pname} {p_ours:g} vs {p_base:g}"))
     return out
 
@@ -712,15 +760,15 @@ CLAIMS: tuple[Claim, ...] = (
                noise=SpreadColumns(("_iqr", "_std"), "spread of the repeated timings"), unit="ms")),
     Claim("05-negatives-help", "05", "003",
           "More negatives improve the student (PSNR-Y rises with K).",
-          Trend("05_negatives", ("k", "K", "negatives"), "psnr_y", ">"),
+          Trend("05_negatives", ("K", "k", "negatives"), "psnr_y", ">"),
           paper="a linear relationship between the number of negatives and performance"),
     Claim("05-negatives-cost-time", "05", "003",
           "More negatives cost training time: the step time rises with K.",
-          Trend("05_negatives", ("k", "K", "negatives"), ("step_ms", "step_time_ms", "step_s"), ">"),
+          Trend("05_negatives", ("K", "k", "negatives"), ("step_s", "step_ms", "step_time_ms"), ">"),
           paper="training time grows with the number of negatives"),
     Claim("05-negatives-cost-memory", "05", "003",
           "More negatives cost memory: the peak memory rises with K.",
-          Trend("05_negatives", ("k", "K", "negatives"), ("peak_mb", "peak_memory_mb", "memory_mb"), ">"),
+          Trend("05_negatives", ("K", "k", "negatives"), ("peak_mb", "peak_memory_mb", "memory_mb"), ">"),
           paper="memory cost grows with the number of negatives"),
     # ---- notebook 06: PDD (seed 002)
     Claim("06-specialist-wins-source", "06", "002",

@@ -36,11 +36,11 @@ def test_decide_rule(margin, band, status):
 
 
 def test_diff_with_per_group_band(tmp_path):
-    # a - b per category: +1, +3 -> std (ddof=1) = sqrt(2); overall diff 2.0 > sqrt(2): held
+    # a - b per category: +1.5, +2.5 -> std (ddof=1) sqrt(0.5), se = std / sqrt(2) = 0.5, band = 2 se = 1
     write_csv(tmp_path, "04_results", """
 method,category,psnr_y
-semantic,text,21
-semantic,photos,25
+semantic,text,21.5
+semantic,photos,24.5
 semantic,overall,23
 edsr,text,20
 edsr,photos,22
@@ -50,17 +50,33 @@ edsr,overall,21
                {"method": "edsr", "category": "overall"}, ">", noise=C.PerGroup("category"))
     ev = t.evaluate(C.Tables(tmp_path))
     assert ev.margin == pytest.approx(2.0)
-    assert ev.band == pytest.approx(math.sqrt(2))
+    assert ev.band == pytest.approx(1.0)
     assert ev.status == C.HELD
-    # a bound of 1 dB leaves a margin of 1.0 < sqrt(2): not resolved
+    # a bound of 1.5 dB leaves a margin of 0.5 < 1: not resolved
     t2 = C.Diff("04_results", "psnr_y", {"method": "semantic", "category": "overall"},
-                {"method": "edsr", "category": "overall"}, ">", 1.0, noise=C.PerGroup("category"))
+                {"method": "edsr", "category": "overall"}, ">", 1.5, noise=C.PerGroup("category"))
     assert t2.evaluate(C.Tables(tmp_path)).status == C.NOT_RESOLVED
     # "<" with a bound: claim a - b < 3 -> margin 1
     t3 = C.Diff("04_results", "psnr_y", {"method": "semantic", "category": "overall"},
                 {"method": "edsr", "category": "overall"}, "<", 3.0, noise=C.Exact())
     ev3 = t3.evaluate(C.Tables(tmp_path))
     assert ev3.margin == pytest.approx(1.0) and ev3.status == C.HELD
+
+
+def test_paired_delta_reads_the_notebooks_own_difference(tmp_path):
+    write_csv(tmp_path, "04_claims", """
+baseline,metric,delta,se,n,status
+vanilla EDSR (L1),psnr_y,0.30,0.1,12,held
+vanilla EDSR (L1),niqe,0.15,0.1,12,not resolved
+vanilla EDSR (L1),lpips,,,0,unavailable
+""")
+    tabs = C.Tables(tmp_path)
+    ev = C.PairedDelta("04_claims", {"baseline": ("edsr", "vanilla EDSR (L1)"), "metric": "psnr_y"}, ">").evaluate(tabs)
+    assert ev.status == C.HELD and ev.band == pytest.approx(0.2) and ev.margin == pytest.approx(0.3)
+    ev = C.PairedDelta("04_claims", {"baseline": "vanilla EDSR (L1)", "metric": "niqe"}, "<").evaluate(tabs)
+    assert ev.status == C.NOT_RESOLVED and ev.margin == pytest.approx(-0.15)
+    claim = C.Claim("x", "04", "000", "t", C.PairedDelta("04_claims", {"baseline": "vanilla EDSR (L1)", "metric": "lpips"}))
+    assert C.evaluate(claim, tabs).status == C.NOT_MEASURED
 
 
 def test_diff_spread_columns_and_aliases(tmp_path):
@@ -89,17 +105,17 @@ b,4.0,4 4 4
     t = C.Diff("01_losses_modes", "modes_covered_mean", {"setting": "a"}, {"setting": "b"}, ">",
                noise=C.PerSeedColumn("modes_covered_per_seed"))
     ev = t.evaluate(C.Tables(tmp_path))
-    assert ev.band == pytest.approx(1.0)   # diffs 2, 3, 1 -> std 1
+    assert ev.band == pytest.approx(2 / math.sqrt(3))   # diffs 2, 3, 1 -> std 1, 2 se = 2 / sqrt(3)
     assert ev.margin == pytest.approx(2.0) and ev.status == C.HELD
 
 
 def test_trend_slope_and_standard_error(tmp_path):
     # y = 1, 3, 2, 5 at x = 0..3: Sxx = 5, Sxy = 5.5 -> slope 1.1; fitted 1.1, 2.2, 3.3, 4.4 ->
-    # residual SS = 0.01 + 0.64 + 1.69 + 0.36 = 2.7 -> se = sqrt(2.7 / (4 - 2) / 5)
+    # residual SS = 0.01 + 0.64 + 1.69 + 0.36 = 2.7 -> se = sqrt(2.7 / (4 - 2) / 5); band = 2 se
     write_csv(tmp_path, "05_negatives", "k,step_ms\n0,1\n1,3\n2,2\n3,5")
     ev = C.Trend("05_negatives", ("K", "k"), "step_ms", ">").evaluate(C.Tables(tmp_path))
     assert ev.margin == pytest.approx(1.1)
-    assert ev.band == pytest.approx(math.sqrt(2.7 / 2 / 5))
+    assert ev.band == pytest.approx(2 * math.sqrt(2.7 / 2 / 5))
     assert ev.status == C.HELD
     ev_fall = C.Trend("05_negatives", "k", "step_ms", "<").evaluate(C.Tables(tmp_path))
     assert ev_fall.status == C.NOT_HELD
@@ -149,6 +165,21 @@ def test_declarations_are_consistent():
                 "06-naive-loses-perception", "06-l1-intra-favours-fidelity", "02-srresnet-beats-bicubic",
                 "02-esrgan-better-niqe", "02-srgan-sharper", "02-interpolation-tradeoff", "00-psnr-prefers-blur"]:
         assert cid in by_id
+
+
+def test_notebook_04_status_agrees_with_its_own_table():
+    """Notebook 04 decides its comparisons with the same rule (2 standard errors): when its table is
+    committed, our status for every comparison must equal the status it wrote."""
+    if not (FIGURES / "04_claims.csv").is_file():
+        pytest.skip("figures/04_claims.csv is not committed yet")
+    tabs = C.Tables(FIGURES)
+    t = tabs["04_claims"]
+    for c in C.CLAIMS:
+        if isinstance(c.test, C.PairedDelta) and c.test.table == "04_claims":
+            row = t.row(c.test.where)
+            ours = C.evaluate(c, tabs).status
+            theirs = {"unavailable": C.NOT_MEASURED}.get(row["status"], row["status"])
+            assert ours == theirs, f"{c.id}: {ours} here, {theirs} in 04_claims.csv"
 
 
 def test_build_is_deterministic_and_md_renders_json(tmp_path):
