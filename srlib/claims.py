@@ -812,6 +812,13 @@ CLAIMS: tuple[Claim, ...] = (
           Diff("06_ablation", "psnr_y", {"variant": ("L1 intra", "l1", "intra L1")},
                {"variant": ("CE intra", "ce", "both (CE)", "intra CE")}, ">", noise=SpreadColumns(), unit="dB"),
           paper="L1 26.17 vs CE 25.94 dB on Canon (Tab. 3)"),
+    Claim("06-static-closes-domain-gap", "06", "002",
+          "PDD static pulls the specialist's outputs on target inputs towards its outputs on source "
+          "inputs: a smaller distance between the two clouds of low-level features (Fig. 5, Fig. 6).",
+          Diff("06_cloud_distance", "kl_source_target", {"model": ("PDD static (after)", "static")},
+               {"model": ("specialist (before)", "specialist")}, "<",
+               noise=Unmeasured("one set of crops per domain")),
+          paper="the KL divergence between labelled and unlabelled predictions decreases"),
     Claim("06-color-correction", "06", "002",
           "Colour correction removes the colour shift of the adapted model: lower mean colour error.",
           Diff("06_color", ("mean_color_error", "color_error"), {"correction": ("on", "after", "yes", True)},
