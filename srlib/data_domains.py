@@ -23,6 +23,7 @@ LR patches only (``lr_t``): there is no key, and no code path, that carries a ta
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -67,8 +68,14 @@ def target_train_lr(scale: int) -> dict[str, np.ndarray]:
 
     Each target photo is mod-cropped to a multiple of ``scale``, degraded once by
     :func:`~srlib.degradations.hidden_degradation`, and its HR is discarded before returning, as
-    with a camera whose clean images nobody has.
+    with a camera whose clean images nobody has. Computed once per process (the degradation is
+    deterministic); every call returns fresh copies.
     """
+    return {k: v.copy() for k, v in _target_train_lr(int(scale)).items()}
+
+
+@functools.lru_cache(maxsize=4)
+def _target_train_lr(scale: int) -> dict[str, np.ndarray]:
     from .degradations import hidden_degradation, modcrop
 
     train = data.load_images("photos", "train")

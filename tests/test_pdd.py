@@ -264,3 +264,62 @@ def test_lowlevel_features_shape():
     imgs = [np.random.default_rng(i).integers(0, 256, (40, 40, 3), dtype=np.uint8) for i in range(2)]
     f = study.lowlevel_features(imgs, vgg_weights="random", crop=16, per_image=4)
     assert f.shape == (8, 2 * (64 + 128))
+
+
+# --- the specialist / generalist recipe ---------------------------------------------------------
+
+def test_realworld_batches_follow_the_role():
+    from srlib.degradations import bicubic_degrade
+    from srlib.recipes.realworld import _SourceBatches
+
+    rng = np.random.default_rng(3)
+    images = {"a": rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)}
+    spec = RealWorldConfig.for_profile("smoke", "specialist")
+    gen = RealWorldConfig.for_profile("smoke", "generalist")
+    assert gen.usm_hr and not spec.usm_hr and gen.degradation == "second_order"
+    b = _SourceBatches(spec, 8, 2, seed=0, images=images)(0)
+    lr_want = bicubic_degrade(b["hr"][0].permute(1, 2, 0).numpy().astype(np.float64), 4)
+    assert np.allclose(b["lr"][0].permute(1, 2, 0).numpy(), np.clip(lr_want, 0, 1), atol=1e-5)
+    gb = _SourceBatches(gen, 8, 2, seed=0, images=images)
+    b0, b0_again, b1 = gb(0), gb(0), gb(1)
+    assert b0["lr"].shape == (2, 3, 8, 8) and b0["hr"].shape == (2, 3, 32, 32)
+    assert torch.equal(b0["lr"], b0_again["lr"]) and torch.equal(b0["hr"], b0_again["hr"])
+    assert not torch.equal(b0["lr"], b1["lr"])
+    # the target is the unsharp-masked crop: USM adds energy at edges, never changes flat areas much
+    from srlib.degradations import usm_sharp
+    plain = _SourceBatches(dataclasses_replace(gen, usm_hr=False), 8, 2, seed=0, images=images)(0)["hr"]
+    assert torch.allclose(b0["hr"][0], torch.from_numpy(np.ascontiguousarray(
+        usm_sharp(plain[0].permute(1, 2, 0).numpy()).transpose(2, 0, 1))), atol=1e-5)
+
+
+def dataclasses_replace(cfg, **kw):
+    import dataclasses
+
+    return dataclasses.replace(cfg, **kw)
+
+
+def test_course_checkpoints_are_registered():
+    from srlib import checkpoints
+
+    checkpoints._load_registry()
+    for role in ("specialist", "generalist"):
+        cfg = checkpoints.course_config(f"pdd_{role}", "standard")
+        assert cfg.role == role and (cfg.esrgan.psnr.steps, cfg.esrgan.steps) == (3000, 600)
+        assert checkpoints.course_config(f"pdd_{role}", "smoke").esrgan.psnr.steps == 4
+
+
+def test_score_models_and_full_size_niqe_on_bicubic():
+    from srlib import metrics
+    from srlib.niqe_eval import HR_LABEL
+    from srlib.recipes.evaluate import bicubic_upscale
+
+    pairs = data_domains.eval_pairs("target", 4, 96)[:2]
+    rows, outs = study.score_models({"bicubic": None}, {"target": pairs}, 4)
+    (row,) = rows
+    want = [metrics.psnr(bicubic_upscale(lr, 4), hr, 4) for _, lr, hr in pairs]
+    assert row["psnr_y"] == pytest.approx(np.mean(want)) and row["psnr_y_std"] == pytest.approx(np.std(want))
+    assert row["model"] == "bicubic" and row["domain"] == "target" and len(outs[("bicubic", "target")]) == 2
+    full = data_domains.eval_pairs("target", 4, 192)[:1]
+    niqe_rows = study.full_size_niqe({"bicubic": None}, full, 4)
+    assert [r["model"] for r in niqe_rows] == [HR_LABEL, "bicubic"]
+    assert niqe_rows[0]["hf_ratio"] == 1.0 and niqe_rows[1]["hf_ratio"] < 1.0  # bicubic is smoother than HR

@@ -9,14 +9,18 @@ once per config and loaded from the cache afterwards:
 - :mod:`.srgan`: SRGAN (Ledig et al. 2017): VGG content loss + 1e-3 adversarial loss;
 - :mod:`.esrgan`: ESRGAN (Wang et al. 2018): RRDBNet, relativistic average GAN, perceptual loss
   before activation, L1 1e-2, GAN 5e-3;
-- :mod:`.interpolate`: network interpolation between a PSNR and a GAN generator (ESRGAN Eq. 5).
+- :mod:`.interpolate`: network interpolation between a PSNR and a GAN generator (ESRGAN Eq. 5);
+- :mod:`.realworld`: notebook 06's bicubic specialist and Real-ESRGAN-data generalist;
+- :mod:`.pdd`: PDD (Zhang et al. 2024): naive distillation, PDD static and PDD EMA.
 """
 
 from .csd import CSDConfig, csd_step, train_csd
 from .esrgan import ESRGANConfig, esrgan_step, train_esrgan
 from .interpolate import interpolate_networks, interpolate_state_dicts
+from .pdd import PDDConfig, pdd_step, train_pdd
 from .psnr import (PIXEL_LOSSES, PSNRConfig, Trained, build_generator, make_batch_fn, psnr_step,
                    train_psnr)
+from .realworld import RealWorldConfig, train_realworld
 from .srgan import SRGANConfig, build_discriminator, srgan_step, train_srgan
 
 __all__ = [
@@ -26,4 +30,5 @@ __all__ = [
     "ESRGANConfig", "esrgan_step", "train_esrgan",
     "interpolate_networks", "interpolate_state_dicts",
     "CSDConfig", "csd_step", "train_csd",
+    "RealWorldConfig", "train_realworld", "PDDConfig", "pdd_step", "train_pdd",
 ]

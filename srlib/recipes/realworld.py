@@ -13,9 +13,10 @@ and a small L1 term) on the same labelled source photos (:data:`srlib.data_domai
 disjoint from the target and test photos). They differ only in how the LR inputs are made:
 
 - ``role="specialist"``: MATLAB bicubic x4 (:func:`srlib.degradations.bicubic_degrade`);
-- ``role="generalist"``: :func:`srlib.degradations.second_order_degrade` with Real-ESRGAN's x4plus
-  option values, a fresh draw for every patch; with ``usm_hr`` the HR target of the losses is the
-  unsharp-masked HR, as Real-ESRGAN trains against ``gt_usm``.
+- ``role="generalist"``: :func:`srlib.degradations.second_order_pair` with Real-ESRGAN's x4plus
+  option values, a fresh draw for every patch; with ``usm_hr`` (default for this role) the LR is
+  degraded from the unsharp-masked HR (:func:`srlib.degradations.usm_sharp`), which is also the
+  target of the losses, as Real-ESRGAN trains against ``gt_usm``.
 
 So the gap of Tab. 1 measured in notebook 06 comes from the training degradations alone. Where
 Real-ESRGAN differs beyond its data (a U-Net discriminator, a vanilla GAN loss weighted 0.1, L1
@@ -51,6 +52,9 @@ from .srgan import build_discriminator, resolve_vgg_weights
 
 ROLES = ("specialist", "generalist")
 
+#: (L1 steps, GAN steps) of the shipped ``pdd_specialist`` / ``pdd_generalist`` checkpoints.
+CHECKPOINT_STEPS = (3000, 600)
+
 
 @dataclass(frozen=True)
 class RealWorldConfig:
@@ -80,6 +84,10 @@ class RealWorldConfig:
     @property
     def scale(self) -> int:
         return self.esrgan.scale
+
+    @property
+    def profile(self) -> str:
+        return self.esrgan.psnr.profile
 
     @property
     def degradation(self) -> str:
@@ -113,46 +121,46 @@ class RealWorldConfig:
 
     @classmethod
     def checkpoint(cls, role: str, profile: str | Profile = "standard") -> "RealWorldConfig":
-        """The long schedule of the shipped course checkpoint for ``role`` (standard-size model).
+        """The config a notebook at ``profile`` asks the course checkpoints for.
 
-        About 10x the notebook schedule: 6000 L1 steps then 800 GAN steps (standard profile).
+        standard: the standard-size model with the long schedule of the shipped checkpoint,
+        :data:`CHECKPOINT_STEPS` (3000 L1 steps then 600 GAN steps, 5x and 7.5x the notebook's
+        600 and 80). smoke: 4 + 2 steps (the notebook trains both). paper: :meth:`for_profile`.
         """
         p = get_profile(profile)
-        return cls.for_profile(p, role, psnr_steps=p.pick(smoke=12, standard=6000, paper=1_000_000),
-                               gan_steps=p.pick(smoke=4, standard=800, paper=400_000))
-
-
-def usm_target(hr: torch.Tensor) -> torch.Tensor:
-    """Real-ESRGAN's unsharp-masked HR target, by :func:`srlib.degradations.usm_sharp`."""
-    from .. import degradations
-
-    usm = getattr(degradations, "usm_sharp", None)
-    if usm is None:
-        raise NotImplementedError("srlib.degradations.usm_sharp is not available in this srlib; "
-                                  "train with usm_hr=False")
-    arr = hr.permute(0, 2, 3, 1).numpy()
-    out = np.stack([np.asarray(usm(a), dtype=np.float32) for a in arr])
-    return torch.from_numpy(np.ascontiguousarray(out.transpose(0, 3, 1, 2)))
+        if p.name == "smoke":  # the smoke notebook trains both models itself: keep it short
+            return cls.for_profile(p, role, psnr_steps=4, gan_steps=2)
+        if p.name != "standard":
+            return cls.for_profile(p, role)
+        psnr_steps, gan_steps = CHECKPOINT_STEPS
+        return cls.for_profile(p, role, psnr_steps=psnr_steps, gan_steps=gan_steps)
 
 
 def lr_degrade(cfg: RealWorldConfig):
-    """``f(hr, rng) -> lr`` of the role: bicubic, or a fresh second-order draw from ``rng``."""
+    """``f(hr, rng) -> lr`` of the role: bicubic, or a fresh second-order draw from ``rng``
+    (of the unsharp-masked HR with ``usm_hr``, as Real-ESRGAN's trainer degrades ``gt_usm``)."""
     from .. import data
     from ..degradations import second_order_degrade
 
     if cfg.role == "specialist":
         return data.bicubic(cfg.scale)
-    scale = cfg.scale
+    scale, usm = cfg.scale, cfg.usm_hr
 
     def degrade(hr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        return second_order_degrade(hr, scale, rng)
+        return second_order_degrade(hr, scale, rng, usm_hr=usm)
 
     degrade.__name__ = f"second_order_x{scale}"
     return degrade
 
 
 class _SourceBatches:
-    """``batch_fn(step) -> {"lr", "hr"}`` of one role on the source photos (pure in the step)."""
+    """``batch_fn(step) -> {"lr", "hr"}`` of one role on the source photos (pure in the step).
+
+    Specialist: bicubic pairs (:class:`srlib.data.PairedPatches`). Generalist: HR crops, each
+    turned into a Real-ESRGAN pair by :func:`srlib.degradations.second_order_pair` with the
+    generator ``default_rng([seed, step, b])``; with ``usm_hr`` the ``hr`` of the batch is the
+    unsharp-masked HR, the target of Real-ESRGAN's L1 and perceptual losses.
+    """
 
     def __init__(self, cfg: RealWorldConfig, lr_patch: int, batch_size: int, seed: int, images=None):
         from .. import data
@@ -160,13 +168,27 @@ class _SourceBatches:
         if images is None:
             all_src = source_images()
             images = {k: all_src[k] for k in cfg.source}
-        self.patches = data.PairedPatches(images, cfg.scale, lr_patch * cfg.scale,
-                                          degrade=lr_degrade(cfg), seed=seed)
-        self.batch_size, self.usm = batch_size, cfg.usm_hr
+        self.cfg, self.batch_size, self.seed = cfg, int(batch_size), int(seed)
+        hr_patch = lr_patch * cfg.scale
+        if cfg.role == "specialist":
+            self.patches = data.PairedPatches(images, cfg.scale, hr_patch, seed=seed)
+        else:
+            self.patches = data.UnpairedPatches(images, hr_patch, degrade=None, scale=cfg.scale,
+                                                seed=seed)
 
     def __call__(self, step: int) -> dict:
-        lr, hr = self.patches.sample_batch(step, self.batch_size)
-        return {"lr": lr, "hr": usm_target(hr) if self.usm else hr}
+        from ..degradations import second_order_pair
+
+        if self.cfg.role == "specialist":
+            lr, hr = self.patches.sample_batch(step, self.batch_size)
+            return {"lr": lr, "hr": hr}
+        crops = self.patches.sample_batch(step, self.batch_size).permute(0, 2, 3, 1).numpy()
+        pairs = [second_order_pair(c, self.cfg.scale, np.random.default_rng([self.seed, 2, step, b]),
+                                   usm_hr=self.cfg.usm_hr) for b, c in enumerate(crops)]
+        lr = np.stack([p[0] for p in pairs]).transpose(0, 3, 1, 2)
+        hr = np.stack([p[1] for p in pairs]).transpose(0, 3, 1, 2)
+        return {"lr": torch.from_numpy(np.ascontiguousarray(lr, np.float32)),
+                "hr": torch.from_numpy(np.ascontiguousarray(hr, np.float32))}
 
 
 def train_realworld(cfg: RealWorldConfig, *, device: str | torch.device = "auto", cache_dir=None,
@@ -220,4 +242,30 @@ def train_realworld(cfg: RealWorldConfig, *, device: str | torch.device = "auto"
     return Trained(model, run, cfg, time.time() - start)
 
 
-__all__ = ["ROLES", "RealWorldConfig", "train_realworld", "lr_degrade", "usm_target"]
+__all__ = ["ROLES", "RealWorldConfig", "train_realworld", "lr_degrade", "register_course_models",
+           "CHECKPOINT_STEPS"]
+
+
+# ------------------------------------------------------------------ course checkpoints
+CHECKPOINT_NAMES = {"specialist": "pdd_specialist", "generalist": "pdd_generalist"}
+
+
+def _arch(cfg: RealWorldConfig) -> tuple[str, dict]:
+    p = cfg.esrgan.psnr
+    return "RRDBNet", {"num_in_ch": 3, "num_out_ch": 3, "scale": p.scale, "num_feat": p.num_feat,
+                       "num_block": p.num_block, "num_grow_ch": p.num_grow_ch}
+
+
+def _train_for_checkpoint(cfg, *, device, cache_dir=None, progress=True, checkpoints_dir=None):
+    return train_realworld(cfg, device=device, cache_dir=cache_dir, progress=progress)
+
+
+def register_course_models(register) -> None:
+    """Register notebook 06's two pretrained models with :mod:`srlib.checkpoints`."""
+    from ..checkpoints import CourseModel
+
+    for role, name in CHECKPOINT_NAMES.items():
+        what = ("bicubic specialist (ESRGAN recipe on bicubic LR)" if role == "specialist" else
+                "generalist (ESRGAN recipe on Real-ESRGAN second-order LR, USM target)")
+        register(CourseModel(name, ("06",), f"PDD {what}; RRDBNet, source photos only",
+                             partial(RealWorldConfig.checkpoint, role), _train_for_checkpoint, _arch))

@@ -3,8 +3,9 @@
 - :func:`super_resolve` / :func:`score_models`: SR outputs of each model on the source-domain and
   target-domain test pairs (:func:`srlib.data_domains.eval_pairs`), optionally with PDD's colour
   correction (:func:`srlib.infer.color_correct`), scored as the course scores every model
-  (:func:`srlib.recipes.evaluate.score`: PSNR/SSIM on Y, LPIPS when available, NIQE) plus
-  :func:`color_error`.
+  (:func:`srlib.metrics.evaluate_many`: PSNR/SSIM on Y, LPIPS when available), with the spread
+  over images, plus :func:`color_error`; :func:`full_size_niqe`: NIQE on whole images with the
+  HR's own score beside (the course's NIQE convention).
 - :func:`improvement_rows`: the paper's Fig. 4, each method's change over the generalist.
 - :func:`color_error`: the global colour shift PDD's colour correction is meant to remove: the
   mean over images and RGB channels of ``|mean(SR_c) - mean(HR_c)|`` on the 0-255 scale.
@@ -63,26 +64,72 @@ def color_error(outputs: Sequence[np.ndarray], pairs: Sequence[Pair]) -> float:
 
 def score_models(models: Mapping[str, nn.Module | None], pairs_by_domain: Mapping[str, Sequence[Pair]],
                  scale: int, *, device=None, color_correct: bool = False,
-                 metric_names: Sequence[str] | None = None) -> tuple[list[dict], dict]:
-    """Score every model in every domain. Returns ``(rows, outputs)``.
+                 metric_names: Sequence[str] = ("psnr", "ssim", "lpips")) -> tuple[list[dict], dict]:
+    """Score every model in every domain on the evaluation crops. Returns ``(rows, outputs)``.
 
-    Each row: ``model, domain, psnr_y, ssim_y, lpips, niqe, color_error, notes``;
-    ``outputs[(model, domain)]`` is the list of SR images.
+    Each row: ``model, domain, psnr_y, psnr_y_std, ssim_y, ssim_y_std, lpips, lpips_std,
+    color_error, color_error_std, notes``: means and standard deviations (``ddof=0``) over the
+    images; a metric that cannot run (LPIPS without its weights) is ``None``.
+    ``outputs[(model, domain)]`` is the list of SR images. NIQE is not computed here: on
+    evaluation crops it rests on a handful of patches (see :func:`full_size_niqe`).
     """
     from .. import metrics
-    from ..recipes.evaluate import score
 
-    names = tuple(metric_names) if metric_names is not None else metrics.ALL_METRICS
     rows, outputs = [], {}
     for mname, model in models.items():
         for domain, pairs in pairs_by_domain.items():
             outs = super_resolve(model, pairs, scale, device=device, color_correct=color_correct)
             outputs[(mname, domain)] = outs
-            res = score(outs, pairs, scale, names)
-            rows.append({"model": mname, "domain": domain, **{k: res.get(k) for k in
-                         ("psnr_y", "ssim_y", "lpips", "niqe")},
-                         "color_error": color_error(outs, pairs), "notes": res.get("notes")})
+            res = metrics.evaluate_many([(o, hr) for o, (_, _, hr) in zip(outs, pairs)],
+                                        crop_border=scale, metrics=tuple(metric_names))
+            row = {"model": mname, "domain": domain}
+            for key in ("psnr_y", "ssim_y", "lpips"):
+                vals = [r[key] for r in res["per_image"] if r.get(key) is not None]
+                row[key] = float(np.mean(vals)) if vals else None
+                row[f"{key}_std"] = float(np.std(vals)) if vals else None
+            errs = [color_error([o], [p]) for o, p in zip(outs, pairs)]
+            row.update(color_error=float(np.mean(errs)), color_error_std=float(np.std(errs)),
+                       notes=res.get("notes", ""))
+            rows.append(row)
     return rows, outputs
+
+
+def full_size_niqe(models: Mapping[str, nn.Module | None], pairs: Sequence[Pair], scale: int, *,
+                   device=None, color_correct: bool = False, tile: int | None = 128) -> list[dict]:
+    """NIQE and ``hf_ratio`` on whole images (the course's NIQE convention, notebooks/README.md).
+
+    ``pairs``: full-size ``(name, LR, HR)`` of one domain (``eval_pairs(domain, scale, None)``).
+    Returns one row per model (the HR ground truth first): ``model, niqe, niqe_std, niqe_min,
+    niqe_max, patches_per_image, hf_ratio`` (std over images, ``ddof=0``).
+    """
+    from ..niqe import load_niqe_model
+    from ..niqe_eval import HR_LABEL, hf_ratio, niqe_with_count
+    from ..recipes.evaluate import bicubic_upscale
+
+    nm = load_niqe_model()
+    todo = [(HR_LABEL, "hr")] + list(models.items())
+    rows = []
+    for label, model in todo:
+        scores, counts, ratios = [], [], []
+        for _, lr, hr in pairs:
+            if isinstance(model, str):
+                out = hr
+            elif model is None:
+                out = bicubic_upscale(lr, scale)
+            else:
+                out = upscale(model, lr, scale=scale, device=device, tile=tile)
+            if color_correct and not isinstance(model, str):
+                out = _color_correct(out, lr)
+            sc, n = niqe_with_count(out, scale, nm)
+            scores.append(sc)
+            counts.append(n)
+            ratios.append(1.0 if isinstance(model, str) else hf_ratio(out, hr, scale))
+        v = np.array(scores, np.float64)
+        rows.append({"model": label, "niqe": float(v.mean()), "niqe_std": float(v.std()),
+                     "niqe_min": float(v.min()), "niqe_max": float(v.max()),
+                     "patches_per_image": "/".join(map(str, counts)),
+                     "hf_ratio": float(np.mean(ratios))})
+    return rows
 
 
 METRIC_DIRECTIONS = {"psnr_y": +1, "ssim_y": +1, "lpips": -1, "niqe": -1, "color_error": -1}
@@ -200,5 +247,6 @@ def cloud_distance(a: np.ndarray, b: np.ndarray, eps: float = 1e-6) -> float:
     return float(kl_ab + kl_ba)
 
 
-__all__ = ["super_resolve", "color_error", "score_models", "METRIC_DIRECTIONS", "improvement_rows",
+__all__ = ["super_resolve", "color_error", "score_models", "full_size_niqe", "METRIC_DIRECTIONS",
+           "improvement_rows",
            "better", "lowlevel_features", "project_2d", "cloud_distance"]
