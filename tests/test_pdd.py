@@ -304,7 +304,7 @@ def test_course_checkpoints_are_registered():
     checkpoints._load_registry()
     for role in ("specialist", "generalist"):
         cfg = checkpoints.course_config(f"pdd_{role}", "standard")
-        assert cfg.role == role and (cfg.esrgan.psnr.steps, cfg.esrgan.steps) == (3000, 600)
+        assert cfg.role == role and (cfg.esrgan.psnr.steps, cfg.esrgan.steps) == (1500, 300)
         assert checkpoints.course_config(f"pdd_{role}", "smoke").esrgan.psnr.steps == 4
 
 

@@ -53,7 +53,7 @@ from .srgan import build_discriminator, resolve_vgg_weights
 ROLES = ("specialist", "generalist")
 
 #: (L1 steps, GAN steps) of the shipped ``pdd_specialist`` / ``pdd_generalist`` checkpoints.
-CHECKPOINT_STEPS = (3000, 600)
+CHECKPOINT_STEPS = (1500, 300)
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ class RealWorldConfig:
         """The config a notebook at ``profile`` asks the course checkpoints for.
 
         standard: the standard-size model with the long schedule of the shipped checkpoint,
-        :data:`CHECKPOINT_STEPS` (3000 L1 steps then 600 GAN steps, 5x and 7.5x the notebook's
+        :data:`CHECKPOINT_STEPS` (1500 L1 steps then 300 GAN steps, 2.5x and 3.75x the notebook's
         600 and 80). smoke: 4 + 2 steps (the notebook trains both). paper: :meth:`for_profile`.
         """
         p = get_profile(profile)
