@@ -129,6 +129,8 @@ class Dataset:
     pairs: dict
     manual: str | None = None
     note: str = ""
+    sources: tuple[str, ...] = ()
+    """Image-id prefixes of the set's sources (DRealSR's cameras), for ``source=`` filters."""
 
     @property
     def size(self) -> int | None:
@@ -178,7 +180,7 @@ def _parse(name: str, raw: dict) -> Dataset:
                 raise DatasetError(f"{where}: pairs {split!r} name unknown layout keys {bad}")
         ds = Dataset(name, raw["title"], raw["homepage"], raw["citation"], raw["licence"],
                      tuple(raw.get("notebooks", ())), tuple(files), layout, dict(raw.get("pairs", {})),
-                     raw.get("manual"), raw.get("note", ""))
+                     raw.get("manual"), raw.get("note", ""), tuple(raw.get("sources", ())))
     except KeyError as exc:
         raise DatasetError(f"{where} lacks the field {exc.args[0]!r}") from None
     if not ds.files and not ds.manual:
@@ -244,14 +246,13 @@ def write_marker(root, file_or_name: str, info: dict) -> Path:
 
 def installed_parts(ds: Dataset, root) -> set[str]:
     """Layout keys of ``ds`` whose archive (or hand-placed folder) is marked complete under ``root``."""
-    if ds.manual and not ds.files:
-        return set(ds.layout) if read_marker(root, f"manual-{ds.name}") else set()
     done = set()
     for f in ds.files:
         if read_marker(root, f.filename):
             done.update(f.provides)
-    if read_marker(root, f"manual-{ds.name}"):
-        done.update(ds.layout)
+    manual = read_marker(root, f"manual-{ds.name}")
+    if manual:
+        done.update(manual.get("parts", ds.layout))
     return done
 
 
@@ -461,7 +462,7 @@ def _relocated(ds: Dataset, dest_rel: Path) -> Dataset:
             rel = Path(*rel.parts[len(dest_rel.parts):])
         layout[k] = LayoutEntry(k, str(rel), e.pattern, e.hr_pattern, e.count, e.subfolders)
     return Dataset(ds.name, ds.title, ds.homepage, ds.citation, ds.licence, ds.notebooks, ds.files,
-                   layout, ds.pairs, ds.manual, ds.note)
+                   layout, ds.pairs, ds.manual, ds.note, ds.sources)
 
 
 def download(name: str, root=None, *, parts=None, keep_archives: bool = False, progress: bool = True,
@@ -490,13 +491,33 @@ def download(name: str, root=None, *, parts=None, keep_archives: bool = False, p
     return root
 
 
-def check(name: str, root=None, *, manifests=None, log=print) -> dict[str, int]:
-    """Verify a data set put in place by hand (layout and counts) and mark it complete."""
+def check(name: str, root=None, *, parts=None, manifests=None, log=print) -> dict[str, int]:
+    """Verify a data set put in place by hand (layout and counts) and mark those parts complete.
+
+    Without ``parts``: every split whose folders are all present (e.g. DRealSR's test pairs
+    without its training patches); when none is, every part is required (and the error names the
+    first folder missing).
+    """
     ds = get(name, manifests)
     root = data_root(root)
-    counts = check_layout(ds, root)
-    write_marker(root, f"manual-{ds.name}", {"dataset": ds.name, "images": counts, "verified": False,
-                                             "fake": False, "source": "checked in place"})
+    if not parts:
+        present = []
+        for spec in ds.pairs.values():
+            keys = list(spec.get("lr", {}).values()) + ([spec["hr"]] if "hr" in spec else [])
+            if all(scan(root, ds.layout[k]) for k in keys):
+                present += [k for k in keys if k not in present]
+        parts = present or list(ds.layout)
+    else:
+        unknown = [p for p in parts if p not in ds.layout]
+        if unknown:
+            raise DatasetError(f"data set {ds.name!r} has no part {unknown[0]!r}; its parts are: "
+                               f"{', '.join(ds.layout)}")
+    counts = check_layout(ds, root, parts)
+    old = read_marker(root, f"manual-{ds.name}") or {}
+    marked = sorted(set(old.get("parts", [])) | set(counts))
+    write_marker(root, f"manual-{ds.name}", {"dataset": ds.name, "images": {**old.get("images", {}), **counts},
+                                             "parts": marked, "verified": False, "fake": False,
+                                             "source": "checked in place"})
     log(f"{ds.name}: {', '.join(f'{k} {n}' for k, n in counts.items())} images in '{root}'; marked complete")
     return counts
 
@@ -538,6 +559,8 @@ def main(argv=None, prog: str = COMMAND) -> int:
     p_dl.add_argument("--timeout", type=float, default=60.0, help="seconds without data before giving up")
     p_ck = sub.add_parser("check", help="verify data put in place by hand and mark it complete")
     p_ck.add_argument("names", nargs="+", metavar="NAME")
+    p_ck.add_argument("--part", nargs="+", dest="parts", metavar="PART",
+                      help="only these parts; default: every split whose folders are present")
     for p in (p_list, p_dl, p_ck):
         p.add_argument("--root", help=f"data folder (default: ${DATA_ENV}, else the repository's data/)")
     p_fake = sub.add_parser("fake", help="write a tiny fake tree in the manifests' layout (dry runs)")
@@ -560,7 +583,7 @@ def main(argv=None, prog: str = COMMAND) -> int:
             return 0
         if args.cmd == "check":
             for name in args.names:
-                check(name, args.root, manifests=manifests)
+                check(name, args.root, parts=args.parts, manifests=manifests)
             return 0
         if args.cmd == "fake":
             from .dry_run import make_fake_tree

@@ -114,7 +114,8 @@ def _save(img: np.ndarray, path: Path) -> None:
 def make_fake_tree(root, *, manifests=None, per_folder: int = 3, n_people: int = 10, seed: int = 0) -> Path:
     """Write a fake data tree under ``root`` in every data set's layout; return ``root``.
 
-    Each split gets ``per_folder`` HR images (sizes :data:`HR_SIZES`) and, for every scale of the
+    Each split gets ``per_folder`` HR images (one per source for a set with sources, DRealSR's
+    cameras; sizes :data:`HR_SIZES`) and, for every scale of the
     manifest, LR images made from them by MATLAB bicubic (so pairs agree by name and size). The
     face set gets ``n_people`` people with one image each (enough for a test identity). Every
     archive and hand-placed data set is marked complete with ``"fake": true``.
@@ -125,7 +126,8 @@ def make_fake_tree(root, *, manifests=None, per_folder: int = 3, n_people: int =
     for ds in manifests.values():
         done = set()
         for split, spec in ds.pairs.items():
-            ids = [f"{ds.name}{split}{k:03d}".replace("_", "") for k in range(per_folder)]
+            ids = ([f"{src}_{k + 1}" for k, src in enumerate(ds.sources)] if ds.sources else
+                   [f"{ds.name}{split}{k:03d}".replace("_", "") for k in range(per_folder)])
             hrs = {i: _fake_hr(rng, *HR_SIZES[k % len(HR_SIZES)]) for k, i in enumerate(ids)}
             for scale_s, key in spec.get("lr", {}).items():
                 entry, scale = ds.layout[key], int(scale_s)

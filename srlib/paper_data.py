@@ -112,8 +112,13 @@ def _lr_key(ds, split: str, scale: int) -> str:
 # ============================================================================================
 # Paths
 # ============================================================================================
-def pair_paths(name: str, split: str, scale: int, root=None) -> list[tuple[str, Path, Path]]:
-    """``[(id, hr_path, lr_path)]`` of a split at ``scale``, sorted by id; every HR has its LR."""
+def pair_paths(name: str, split: str, scale: int, root=None, *, source: str | None = None
+               ) -> list[tuple[str, Path, Path]]:
+    """``[(id, hr_path, lr_path)]`` of a split at ``scale``, sorted by id; every HR has its LR.
+
+    ``source``: only ids that start with it, case-insensitively (DRealSR's camera: ``"panasonic"``,
+    ``"olympus"``; PDD reports each source separately).
+    """
     ds = ds_mod.get(name)
     key = _lr_key(ds, split, scale)
     spec = ds.pairs[split]
@@ -131,7 +136,14 @@ def pair_paths(name: str, split: str, scale: int, root=None) -> list[tuple[str, 
                            "images unpaired); the folder is damaged: download the data set again")
     if not lrs:
         raise DatasetError(f"{ds.name} {split}: no images in '{root / lr_entry.dir}'")
-    return [(i, hrs[i], lrs[i]) for i in lrs]
+    ids = list(lrs)
+    if source is not None:
+        ids = [i for i in ids if i.lower().startswith(str(source).lower())]
+        if not ids:
+            known = sorted({i.split("_")[0].lower() for i in lrs})
+            raise DatasetError(f"{ds.name} {split}: no image id starts with {source!r}; the ids start "
+                               f"with: {', '.join(known)}")
+    return [(i, hrs[i], lrs[i]) for i in ids]
 
 
 def hr_paths(name: str, split: str, root=None) -> dict[str, Path]:
@@ -166,14 +178,15 @@ def _take(items: list, n: int | None, what: str) -> list:
     return items[:int(n)]
 
 
-def load_pairs(name: str, split: str, scale: int, *, root=None, n: int | None = None) -> list[Pair]:
+def load_pairs(name: str, split: str, scale: int, *, root=None, n: int | None = None,
+               source: str | None = None) -> list[Pair]:
     """``[(id, lr, hr)]`` uint8 evaluation pairs: stored LR, HR cropped to ``scale`` x LR.
 
     The format of :func:`srlib.data.eval_pairs`, so :mod:`srlib.recipes.evaluate` scores them as
     they are. ``n``: the first ``n`` pairs by id.
     """
     out = []
-    for i, hp, lp in _take(pair_paths(name, split, scale, root), n, name):
+    for i, hp, lp in _take(pair_paths(name, split, scale, root, source=source), n, name):
         lr = read_image(lp)
         out.append((i, lr, crop_to_lr(read_image(hp), lr, scale, f"{name} {split} {i}")))
     return out
@@ -186,9 +199,10 @@ def load_hr_images(name: str, split: str, *, root=None, n: int | None = None,
     return {i: (modcrop(read_image(p), scale) if scale else read_image(p)) for i, p in paths}
 
 
-def load_lr_images(name: str, split: str, scale: int, *, root=None, n: int | None = None) -> dict[str, np.ndarray]:
+def load_lr_images(name: str, split: str, scale: int, *, root=None, n: int | None = None,
+                   source: str | None = None) -> dict[str, np.ndarray]:
     """``{id: LR uint8}`` of a split: a real-world domain's LR images alone (PDD's unlabelled target)."""
-    return {i: read_image(lp) for i, _, lp in _take(pair_paths(name, split, scale, root), n, name)}
+    return {i: read_image(lp) for i, _, lp in _take(pair_paths(name, split, scale, root, source=source), n, name)}
 
 
 def face_paths(split: str, root=None) -> dict[str, Path]:

@@ -484,7 +484,7 @@ def test_fake_tree_fills_every_layout_and_loads(fake_root):
         for split, spec in ds.pairs.items():
             for s in spec["lr"]:
                 pairs = P.load_pairs(ds.name, split, int(s), root=fake_root)
-                assert len(pairs) == 3
+                assert len(pairs) == (len(ds.sources) or 3)
                 for _, lr, hr in pairs:
                     assert hr.shape == (lr.shape[0] * int(s), lr.shape[1] * int(s), 3)
     test, train = P.load_faces("test", root=fake_root), P.load_faces("train", root=fake_root, scale=4)
@@ -565,11 +565,25 @@ def test_manual_data_set_is_checked_in_place(fake_root, tmp_path):
     import shutil
     with pytest.raises(DatasetError, match="cannot be downloaded by a script.*check drealsr"):
         D.download("drealsr", tmp_path, log=quiet)
-    shutil.copytree(fake_root / "DRealSR", tmp_path / "DRealSR")
-    with pytest.raises(DatasetError, match="not marked complete"):
+    shutil.copytree(fake_root / "DRealSR" / "x4" / "Test_x4", tmp_path / "DRealSR" / "x4" / "Test_x4")
+    with pytest.raises(DatasetError, match="not marked complete.*check drealsr"):
         P.load_pairs("drealsr", "test", 4, root=tmp_path)
-    assert D.check("drealsr", tmp_path, log=quiet) == {"test_hr_x4": 3, "test_lr_x4": 3}
-    assert len(P.load_pairs("drealsr", "test", 4, root=tmp_path)) == 3
+    # only the split that is present is checked and marked
+    assert D.check("drealsr", tmp_path, log=quiet) == {"test_hr_x4": 5, "test_lr_x4": 5}
+    assert len(P.load_pairs("drealsr", "test", 4, root=tmp_path)) == 5
+    with pytest.raises(DatasetError, match="needs drealsr"):
+        P.load_pairs("drealsr", "train", 4, root=tmp_path)
+    (pan,) = P.load_pairs("drealsr", "test", 4, root=tmp_path, source="Panasonic")
+    assert pan[0] == "panasonic_4"
+    with pytest.raises(DatasetError, match="no image id starts with 'leica'; the ids start with: canon"):
+        P.load_pairs("drealsr", "test", 4, root=tmp_path, source="leica")
+    with pytest.raises(DatasetError, match="no part 'x'"):
+        D.check("drealsr", tmp_path, parts=["x"], log=quiet)
+    shutil.copytree(fake_root / "DRealSR" / "x4" / "Train_x4", tmp_path / "DRealSR" / "x4" / "Train_x4")
+    assert D.check("drealsr", tmp_path, parts=["train_hr_x4", "train_lr_x4"], log=quiet) == {
+        "train_hr_x4": 5, "train_lr_x4": 5}
+    assert D.installed_parts(D.get("drealsr"), tmp_path) == set(D.get("drealsr").layout)
+    assert len(P.load_lr_images("drealsr", "train", 4, root=tmp_path, source="olympus")) == 1
 
 
 # ---------------------------------------------------------------------------------- dry run
