@@ -89,6 +89,10 @@ course: setup ## setup, then run every notebook (PROFILE, ONLY, JOBS, DRY_RUN); 
 checkpoints: setup ## setup, then train the shipped course checkpoints into data/checkpoints (ONLY="srgan esrgan")
 	$(BIN)/python -m srlib.checkpoints build $(if $(ONLY),--only $(ONLY))
 
+.PHONY: site
+site: setup ## setup, then render the executed notebooks of make course (PROFILE) as a web site in build/site
+	$(BIN)/python -m srlib.site --notebooks $(OUT_DIR)/$(PROFILE) --out build/site
+
 .PHONY: clean
 clean: ## remove build/ (executed notebooks, figures of non-standard runs) and .pytest_cache
 	rm -rf build .pytest_cache
