@@ -35,6 +35,8 @@ STEP_FIELDS = ("steps",)
 """Fields that count training iterations; set to the dry run's ``steps``."""
 PHASE_FIELDS = ("d_init_steps", "warmup_steps")
 """Phases inside a run (discriminator warm-up, ...): capped at ``steps - 1`` so every phase runs."""
+DATA_FIELDS = {"n_text": 8}
+"""Sizes of generated training data (rendered text images), capped: data, not the method."""
 
 HR_SIZES = ((202, 198), (198, 206), (206, 202))
 """Fake HR sizes: not multiples of 3 or 4 (mod-crop is exercised), large enough for the papers'
@@ -51,8 +53,9 @@ def shrink(cfg, *, steps: int = 2, batch_size: int = 2, lr_patch: int | None = N
 
     Nested configs (an ESRGAN's ``psnr`` pre-training, PDD's generalist) are shrunk too.
     Schedules stay valid: a cosine ``period`` becomes at most ``steps``, multistep ``milestones``
-    beyond ``steps`` are dropped, warm-up phases are capped below ``steps``. ``lr_patch`` is kept
-    unless given. Everything else (widths, depths, loss weights, layers) is unchanged.
+    beyond ``steps`` are dropped, warm-up phases are capped below ``steps``, generated data
+    (:data:`DATA_FIELDS`) is capped. ``lr_patch`` is kept unless given. Everything else (widths,
+    depths, loss weights, layers) is unchanged.
     """
     if not dataclasses.is_dataclass(cfg) or isinstance(cfg, type):
         raise TypeError(f"shrink expects a recipe config dataclass, got {type(cfg).__name__}")
@@ -67,6 +70,8 @@ def shrink(cfg, *, steps: int = 2, batch_size: int = 2, lr_patch: int | None = N
             changes[f.name] = min(value, steps)
         elif f.name in PHASE_FIELDS and isinstance(value, int):
             changes[f.name] = min(value, max(steps - 1, 0))
+        elif f.name in DATA_FIELDS and isinstance(value, int):
+            changes[f.name] = min(value, DATA_FIELDS[f.name])
         elif f.name == "batch_size" and isinstance(value, int):
             changes[f.name] = min(value, batch_size)
         elif f.name == "lr_patch" and lr_patch is not None and isinstance(value, int):

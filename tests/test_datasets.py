@@ -607,6 +607,18 @@ def test_shrink_keeps_the_method_and_cuts_the_schedule():
         dry_run.shrink(ESRGANConfig.for_profile("paper"), lr_patch=16)  # the recipe's own check
     with pytest.raises(TypeError):
         dry_run.shrink({"steps": 5})
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class Cfg:
+        steps: int = 1000
+        warmup_steps: int = 500
+        d_init_steps: int = 0
+        n_text: int = 200
+        num_feat: int = 256
+
+    c = dry_run.shrink(Cfg(), steps=4)
+    assert (c.steps, c.warmup_steps, c.d_init_steps, c.n_text, c.num_feat) == (4, 3, 0, 8, 256)
 
 
 def test_course_runner_passes_dry_run_and_the_fake_tree(tmp_path, monkeypatch):
