@@ -274,10 +274,10 @@ class SpreadColumns(Noise):
 
     suffixes: tuple[str, ...] = ("_std", "_sd")
     what: str = "std over images"
+    names: tuple[str, ...] = ()   # explicit spread columns, e.g. ("niqe_std",) for a column "niqe_mean"
 
     def band(self, table, column, a, b, diff) -> Band:
-        for suf in self.suffixes:
-            sc = column + suf
+        for sc in list(self.names) + [column + suf for suf in self.suffixes]:
             if sc in table.columns:
                 sa, sb = _value(table.row(a), sc, table), _value(table.row(b), sc, table)
                 return Band(math.hypot(sa, sb), f"band sqrt({sc}_a² + {sc}_b²) ({self.what})")
@@ -384,6 +384,10 @@ class Test:
 
     def tables(self) -> list[str]:
         raise NotImplementedError
+
+    def missing(self, tables: "Tables") -> list[str]:
+        """The tables this comparison needs that are not in the folder."""
+        return [n for n in self.tables() if not tables.exists(n)]
 
     def describe(self) -> str:
         raise NotImplementedError
@@ -552,6 +556,84 @@ class PairedDelta(Test):
 
 
 @dataclass(frozen=True)
+class Paired(Test):
+    """Per-unit rows (one per image or seed): the mean of the paired differences ``a - b`` over the
+    units both have, against ``bound``; band = Z standard errors of that mean."""
+
+    table: str
+    column: str | tuple[str, ...]
+    a: Mapping[str, Any]
+    b: Mapping[str, Any]
+    sign: str = ">"
+    by: str | tuple[str, ...] = "image"
+    bound: float = 0.0
+    unit: str = ""
+
+    def tables(self):
+        return [self.table]
+
+    def describe(self):
+        col = _col_text(self.column)
+        return (f"{self.table}: mean over {_col_text(self.by)} of {col}[{_label(self.a)}] - {col}[{_label(self.b)}] "
+                f"{self.sign} {self.bound:g}")
+
+    def evaluate(self, tables):
+        t = tables[self.table]
+        col, by = t.column(self.column), t.column(self.by)
+        ra = {str(r[by]): r for r in t.select(self.a)}
+        rb = {str(r[by]): r for r in t.select(self.b)}
+        keys = sorted(set(ra) & set(rb))
+        if not keys:
+            raise ClaimError(f"no {by} of {self.table}.csv has rows for both {_where_text(self.a)} and "
+                             f"{_where_text(self.b)}")
+        va = [_value(ra[k], col, t) for k in keys]
+        vb = [_value(rb[k], col, t) for k in keys]
+        diffs = [x - y for x, y in zip(va, vb)]
+        d = sum(diffs) / len(diffs)
+        margin = d - self.bound if self.sign == ">" else self.bound - d
+        band = _se_band(diffs) if len(diffs) >= 2 else None
+        status = decide(margin, band)
+        ours = (f"{col}: {_label(self.a)} {_fmt(sum(va) / len(va), self.unit)}, {_label(self.b)} "
+                f"{_fmt(sum(vb) / len(vb), self.unit)} (means over {len(keys)} {by}s)")
+        btxt = (f"band {_fmt(band)} = {Z:g} standard errors of the paired difference over {len(keys)} {by}s"
+                if band is not None else "no noise band measured (one unit)")
+        why = (f"mean paired difference {_signed(d, self.unit)} ({', '.join(_signed(x) for x in diffs)}), "
+               f"margin {_signed(margin)}; {btxt}")
+        return Evidence(status, ours, why, margin, band)
+
+
+@dataclass(frozen=True)
+class FirstOf(Test):
+    """The first comparison whose tables exist: per-image data when the notebook wrote them, else a
+    summary table. Reported as missing only when none of them can be read."""
+
+    options: tuple[Test, ...]
+
+    def tables(self):
+        return sorted({n for o in self.options for n in o.tables()})
+
+    def missing(self, tables):
+        for o in self.options:
+            if not o.missing(tables):
+                return []
+        return self.options[0].missing(tables)
+
+    def describe(self):
+        return " OR ELSE ".join(o.describe() for o in self.options)
+
+    def evaluate(self, tables):
+        for i, o in enumerate(self.options):
+            if not o.missing(tables):
+                ev = o.evaluate(tables)
+                if i:
+                    skipped = ", ".join(n for p in self.options[:i] for n in p.missing(tables))
+                    ev = Evidence(ev.status, ev.ours, ev.why + f" (from {', '.join(o.tables())}; {skipped} "
+                                  "not written)", ev.margin, ev.band)
+                return ev
+        raise ClaimError("no table of this claim exists")
+
+
+@dataclass(frozen=True)
 class AllOf(Test):
     """Several comparisons that must all hold (e.g. "PSNR falls AND NIQE improves")."""
 
@@ -648,6 +730,13 @@ _M06 = {
 _SOURCE, _TARGET = ("source", "synthetic"), ("target", "real-world", "real")
 
 
+def _per_image_02(column: str, a: Mapping, b: Mapping, sign: str) -> Test:
+    """Notebook 02's whole-image NIQE / hf_ratio: paired over the test images when it wrote them
+    (``02_niqe_per_image``), else the means of ``02_results`` with their spread over images."""
+    return FirstOf((Paired("02_niqe_per_image", column, a, b, sign, by="image"),
+                    Diff("02_results", column, a, b, sign, noise=SpreadColumns())))
+
+
 def _c04() -> list[Claim]:
     """The seed table's comparisons, read from notebook 04's own paired per-image differences."""
     out = []
@@ -705,19 +794,19 @@ CLAIMS: tuple[Claim, ...] = (
           Diff("02_results", "psnr_y", _ESRGAN, _RRDB, "<", noise=SpreadColumns(), unit="dB")),
     Claim("02-srgan-better-niqe", "02", "001",
           "SRGAN's outputs are more natural than its PSNR start's: lower NIQE than SRResNet.",
-          Diff("02_results", "niqe", _SRGAN, _SRRESNET, "<", noise=SpreadColumns())),
+          _per_image_02("niqe", _SRGAN, _SRRESNET, "<")),
     Claim("02-esrgan-better-niqe", "02", "004",
           "ESRGAN's outputs are more natural than its PSNR start's: lower NIQE than RRDBNet (PSNR).",
-          Diff("02_results", "niqe", _ESRGAN, _RRDB, "<", noise=SpreadColumns())),
+          _per_image_02("niqe", _ESRGAN, _RRDB, "<")),
     Claim("02-esrgan-beats-srgan-niqe", "02", "004",
           "ESRGAN improves on SRGAN's perceptual quality: lower NIQE.",
-          Diff("02_results", "niqe", _ESRGAN, _SRGAN, "<", noise=SpreadColumns())),
+          _per_image_02("niqe", _ESRGAN, _SRGAN, "<")),
     Claim("02-srgan-sharper", "02", "001",
           "SRGAN restores more fine detail than its PSNR start: higher hf_ratio than SRResNet.",
-          Diff("02_results", "hf_ratio", _SRGAN, _SRRESNET, ">", noise=SpreadColumns())),
+          _per_image_02("hf_ratio", _SRGAN, _SRRESNET, ">")),
     Claim("02-esrgan-sharper", "02", "004",
           "ESRGAN restores more fine detail than its PSNR start: higher hf_ratio than RRDBNet (PSNR).",
-          Diff("02_results", "hf_ratio", _ESRGAN, _RRDB, ">", noise=SpreadColumns())),
+          _per_image_02("hf_ratio", _ESRGAN, _RRDB, ">")),
     Claim("02-interpolation-tradeoff", "02", "004",
           "Network interpolation from the PSNR model (alpha 0) to ESRGAN (alpha 1) traces a "
           "perception-distortion curve: PSNR-Y falls while NIQE improves (falls).",
@@ -731,8 +820,10 @@ CLAIMS: tuple[Claim, ...] = (
                {"answer": "net_l1"}, "<", noise=Unmeasured("one training seed"))),
     Claim("03-l1-more-natural-than-mse", "03", "004",
           "L1 gives sharper, more natural SR than L2 (MSE): lower NIQE.",
-          Diff("03_pixel_losses", "niqe", {"method": "l1"}, {"method": "mse"}, "<",
-               noise=SpreadColumns())),
+          FirstOf((Diff("03_pixel_losses_niqe", ("niqe_mean", "niqe"), {"method": "l1"}, {"method": "mse"}, "<",
+                        noise=SpreadColumns(names=("niqe_std",))),
+                   Diff("03_pixel_losses", "niqe", {"method": "l1"}, {"method": "mse"}, "<",
+                        noise=SpreadColumns())))),
     Claim("03-deep-features-lose-pixels", "03", "001",
           "Deep VGG features keep content, not pixels: an image inverted from conv5_4 is much further "
           "from the target in PSNR-Y than one inverted from conv2_2.",
@@ -840,11 +931,12 @@ def claims_by_id() -> dict[str, Claim]:
 
 def evaluate(claim: Claim, tables: Tables) -> Result:
     """The status of one claim against the tables of ``tables``."""
-    missing = [n for n in claim.test.tables() if not tables.exists(n)]
+    missing = claim.test.missing(tables)
     if missing:
         return Result(claim, TABLE_MISSING, "", f"table missing: run notebook {claim.notebook} "
                       f"(no {', '.join(m + '.csv' for m in missing)} in {tables.dir.name}/)")
-    profiles = sorted({str(tables[n].provenance.get("profile")) for n in claim.test.tables()
+    present = [n for n in claim.test.tables() if tables.exists(n)]
+    profiles = sorted({str(tables[n].provenance.get("profile")) for n in present
                        if tables[n].provenance.get("profile")})
     profile = ", ".join(profiles) or None
     try:

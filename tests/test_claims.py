@@ -131,6 +131,37 @@ def test_ratio_and_all_of(tmp_path):
     assert both.evaluate(tabs).status == C.NOT_HELD
 
 
+def test_paired_rows_and_first_of(tmp_path):
+    # per-image NIQE: SRGAN - SRResNet = -1, -2, -3 -> mean -2, std 1, band 2 / sqrt(3)
+    write_csv(tmp_path, "02_niqe_per_image", """
+method,image,niqe
+SRGAN,a,9
+SRGAN,b,8
+SRGAN,c,7
+SRResNet,a,10
+SRResNet,b,10
+SRResNet,c,10
+HR (ground truth),a,5
+""")
+    write_csv(tmp_path, "02_results", "method,niqe\nSRGAN,8\nSRResNet,7")
+    tabs = C.Tables(tmp_path)
+    paired = C.Paired("02_niqe_per_image", "niqe", {"method": "SRGAN"}, {"method": "SRResNet"}, "<")
+    ev = paired.evaluate(tabs)
+    assert ev.margin == pytest.approx(2.0) and ev.band == pytest.approx(2 / math.sqrt(3)) and ev.status == C.HELD
+    summary = C.Diff("02_results", "niqe", {"method": "SRGAN"}, {"method": "SRResNet"}, "<")
+    first = C.FirstOf((paired, summary))
+    assert first.evaluate(tabs).status == C.HELD           # the per-image table wins when it exists
+    (tmp_path / "02_niqe_per_image.csv").unlink()
+    tabs = C.Tables(tmp_path)
+    ev = first.evaluate(tabs)
+    assert ev.status == C.NOT_HELD and "02_niqe_per_image not written" in ev.why
+    assert first.missing(tabs) == []
+    (tmp_path / "02_results.csv").unlink()
+    claim = C.Claim("x", "02", "001", "t", first)
+    r = C.evaluate(claim, C.Tables(tmp_path))
+    assert r.status == C.TABLE_MISSING and "02_niqe_per_image.csv" in r.why
+
+
 def test_missing_column_row_and_empty_value_are_reported(tmp_path):
     write_csv(tmp_path, "02_results", "method,psnr_y,lpips\nSRGAN,24,\nSRResNet,25,")
     claim = C.Claim("x", "02", "001", "text", C.Diff("02_results", "hf_ratio", {"method": "SRGAN"},
