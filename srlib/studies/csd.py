@@ -11,7 +11,6 @@
 - :func:`negatives_cost`: time and peak memory of one CSD training step for each number of
   negatives ``K``; :func:`fit_line` fits ``cost = a + b K`` (the paper reports a cost that
   grows linearly with ``K``).
-- :func:`hf_ratio`: high-frequency energy of an SR image relative to its ground truth.
 - :func:`plot_slices`: which weights the channel-split student uses, layer by layer.
 """
 
@@ -182,32 +181,61 @@ def fit_line(x: Sequence[float], y: Sequence[float]) -> dict:
     return {"slope": float(slope), "intercept": float(intercept), "r2": r2}
 
 
-# ------------------------------------------------------------------------------ sharpness
-def hf_ratio(sr: np.ndarray, hr: np.ndarray, crop_border: int) -> float:
-    """Mean absolute Laplacian of the SR's Y channel over the HR's (borders cropped as PSNR).
+# --------------------------------------------------------------------------- the results
+def results_table(models, images, scale: int, *, device="cpu", timing_size: int = 128,
+                  repeats: int = 5, progress: bool = True) -> tuple[list[dict], dict]:
+    """Quality and cost of every model on whole test images: notebook 05's results table.
 
-    1 means as much high-frequency energy as the ground truth; bicubic x4 is far below 1
-    (blur); values above 1 mean more edges/texture (or noise) than the truth has.
+    ``models``: label -> ``(network or None for bicubic, width label)``; the networks are
+    standalone (use :meth:`EDSR.extract` for a student). ``images``: name -> full-size HR.
+    Returns ``(rows, outputs)``: rows ``model, width, params, flops, cpu_ms, psnr_y, ssim_y, niqe,
+    hf_ratio, niqe_patches`` (means over the images; FLOPs and CPU time of one forward of a
+    batch-1 ``timing_size`` x ``timing_size`` LR image, CPU time measured once per architecture,
+    since it does not depend on the weights), with a final row for the HR ground truth's own
+    NIQE; ``outputs``: label -> list of SR images (uint8), in the order of ``images``.
     """
-    from ..metrics import rgb_to_y
+    from .. import metrics
+    from ..archs.arch_util import count_params
+    from ..data import eval_pairs
+    from ..niqe import load_niqe_model
+    from ..niqe_eval import HR_LABEL, hf_ratio, niqe_with_count
+    from ..recipes.evaluate import super_resolve
 
-    b = int(crop_border)
-    if b < 0:
-        raise ValueError(f"crop_border must be >= 0, got {crop_border}")
-
-    def energy(img: np.ndarray) -> float:
-        y = rgb_to_y(np.asarray(img))  # 0-255 scale, uint8 or float [0, 1] input
-        if b:
-            y = y[b:-b, b:-b]
-        lap = (-4 * y[1:-1, 1:-1] + y[:-2, 1:-1] + y[2:, 1:-1] + y[1:-1, :-2] + y[1:-1, 2:])
-        return float(np.abs(lap).mean())
-
-    if sr.shape != hr.shape:
-        raise ValueError(f"hf_ratio: SR {sr.shape} and HR {hr.shape} differ in shape")
-    ref = energy(hr)
-    if ref == 0:
-        raise ValueError("hf_ratio: the HR image is flat (no high frequencies to compare with)")
-    return energy(sr) / ref
+    pairs = list(eval_pairs(dict(images), scale, max_side=None))
+    nm = load_niqe_model()
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(models), desc="evaluating models on full-size test images", leave=False)
+    rows, outputs, timed = [], {}, {}
+    for label, (net, width) in models.items():
+        outs = super_resolve(net, pairs, scale, device=device, tile=None)
+        outputs[label] = outs
+        res = metrics.evaluate_many([(o, hr) for o, (_, _, hr) in zip(outs, pairs)], crop_border=scale,
+                                    metrics=("psnr", "ssim"))
+        nq = [niqe_with_count(o, scale, nm) for o in outs]
+        row = {"model": label, "width": width, "params": None, "flops": None, "cpu_ms": None,
+               "psnr_y": res["psnr_y"], "ssim_y": res["ssim_y"],
+               "niqe": float(np.mean([q for q, _ in nq])),
+               "hf_ratio": float(np.mean([hf_ratio(o, hr, scale) for o, (_, _, hr) in zip(outs, pairs)])),
+               "niqe_patches": "/".join(str(n) for _, n in nq)}
+        if net is not None:
+            arch = (type(net).__name__, getattr(net, "num_feat", None), len(getattr(net, "body", [])))
+            row["params"] = count_params(net)
+            row["flops"] = count_flops(net, timing_size)
+            if arch not in timed:
+                timed[arch] = cpu_ms(net, timing_size, repeats=repeats)["cpu_ms"]
+            row["cpu_ms"] = timed[arch]
+        rows.append(row)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    nq = [niqe_with_count(hr, scale, nm) for _, _, hr in pairs]
+    rows.append({"model": HR_LABEL, "width": None, "params": None, "flops": None, "cpu_ms": None,
+                 "psnr_y": None, "ssim_y": None, "niqe": float(np.mean([q for q, _ in nq])),
+                 "hf_ratio": 1.0, "niqe_patches": "/".join(str(n) for _, n in nq)})
+    return rows, outputs
 
 
 # -------------------------------------------------------------------------------- pictures
