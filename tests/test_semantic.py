@@ -254,22 +254,15 @@ def test_config_checks():
 
 
 # ----------------------------------------------------------------------------- studies
-def test_hf_ratio():
-    rng = np.random.default_rng(0)
-    hr = (rng.random((64, 64, 3)) * 255).astype(np.uint8)
-    assert st.hf_ratio(hr, hr, 4) == pytest.approx(1.0)
-    from scipy.ndimage import gaussian_filter
-    blur = np.clip(gaussian_filter(hr.astype(float), (2, 2, 0)), 0, 255).astype(np.uint8)
-    assert st.hf_ratio(blur, hr, 4) < 0.2
-    flat = np.full_like(hr, 128)
-    assert st.hf_ratio(flat, hr, 4) == pytest.approx(0.0)
-
-
-def test_high_frequency_energy_is_above_the_cutoff_only():
-    yy, xx = np.mgrid[0:64, 0:64]
-    low = np.sin(2 * np.pi * xx * 2 / 64)     # 0.03 cycles / pixel
-    high = np.sin(2 * np.pi * xx * 24 / 64)   # 0.375 cycles / pixel
-    assert st.high_frequency_energy(low, 0.125) < 1e-3 * st.high_frequency_energy(high, 0.125)
+def test_score_images_on_identity_and_bicubic():
+    pairs = category_eval_pairs(("photos",), 4, max_side=128, n_text=1)["photos"][:1]
+    name, lr, hr = pairs[0]
+    from srlib.recipes.evaluate import bicubic_upscale
+    same = st.score_images([hr], pairs, 4)[0]
+    bic = st.score_images([bicubic_upscale(lr, 4)], pairs, 4)[0]
+    assert same["hf_ratio"] == pytest.approx(1.0) and same["ssim_y"] == pytest.approx(1.0)
+    assert bic["hf_ratio"] < 0.7 and bic["psnr_y"] < 40
+    assert same["niqe_patches"] == 1 and same["niqe"] is not None
 
 
 def test_pca_2d_recovers_the_main_axis_and_ratio():

@@ -424,3 +424,87 @@ def kappa_configs(base: SemanticConfig, kappas) -> dict[float, SemanticConfig]:
     return {float(k): (dataclasses.replace(base, method="edsr") if float(k) == 0.0 else
                        dataclasses.replace(base, method="semantic", kappa=float(k)))
             for k in kappas}
+
+
+# ----------------------------------------------------------------------------- course checkpoints
+#: The models notebook 04 uses: name -> (method, kappa or None for the profile's default).
+COURSE_MODELS = {
+    "semantic_edsr": ("edsr", None),
+    "semantic_vgg": ("vgg", None),
+    "semantic_multiclass": ("multiclass", None),
+    "semantic_proposed": ("semantic", None),
+    "semantic_literal": ("literal", None),
+    "semantic_kappa_0.3": ("semantic", 0.3),
+    "semantic_kappa_3": ("semantic", 3.0),
+}
+#: The long schedule of the shipped models (the standard profile's own: 500 + 200 steps).
+LONG_SCHEDULE = {"warmup_steps": 3000, "steps": 1500}
+
+
+def model_config(name: str, profile: str, *, long: bool = False) -> SemanticConfig:
+    """The config of course model ``name`` at ``profile``; ``long``: the checkpoint schedule
+    (standard profile only)."""
+    if name not in COURSE_MODELS:
+        raise KeyError(f"no notebook-04 model {name!r}; known: {', '.join(COURSE_MODELS)}")
+    method, kappa = COURSE_MODELS[name]
+    extra = {} if kappa is None else {"kappa": kappa}
+    if long and get_profile(profile).name == "standard":
+        extra.update(LONG_SCHEDULE)
+    return SemanticConfig.for_profile(profile, method, **extra)
+
+
+def checkpoint_config(name: str, profile: str) -> SemanticConfig:
+    """What :func:`srlib.checkpoints.course_config` returns: the long schedule at standard."""
+    return model_config(name, profile, long=True)
+
+
+def _arch(cfg: SemanticConfig) -> tuple[str, dict]:
+    return "EDSR", {"num_in_ch": 3, "num_out_ch": 3, "num_feat": cfg.num_feat,
+                    "num_block": cfg.num_block, "upscale": cfg.scale, "res_scale": cfg.res_scale}
+
+
+def _train_for_registry(cfg, *, device, cache_dir=None, progress=True, checkpoints_dir=None):
+    return train_semantic(cfg, device=device, cache_dir=cache_dir, progress=progress)
+
+
+def register_course_models(register) -> None:
+    """Hook of :mod:`srlib.checkpoints`: register notebook 04's models with their long schedule."""
+    from ..checkpoints import CourseModel
+
+    for name, (method, kappa) in COURSE_MODELS.items():
+        desc = f"EDSR 32x4, {METHOD_LABELS[method]}" + (f", kappa {kappa}" if kappa is not None else "")
+        register(CourseModel(name, ("04",), desc, partial(checkpoint_config, name), _train_for_registry,
+                             _arch))
+
+
+def obtain_models(names, profile: str, *, checkpoints: str = "auto", device="auto",
+                  progress: bool = True, cache_dir=None, directory=None, log=print) -> tuple[dict, str]:
+    """The generators ``names`` for notebook 04, all from ONE schedule so that rows compare.
+
+    At the standard profile with ``checkpoints="auto"`` the shipped long-schedule models are used
+    when every one of ``names`` is shipped with exactly its config; if any is missing, all are
+    trained with the profile's own (in-budget) schedule and the reason is printed.
+    ``"retrain"`` trains the long schedule (slow: that is the checkpoint build's job). Other
+    profiles always train their own schedule. Returns ``({name: Trained}, source)`` with
+    ``source`` one of ``"shipped"``, ``"trained (long schedule)"``, ``"trained"``.
+    """
+    from .. import checkpoints as ck
+
+    p = get_profile(profile).name
+    names = list(names)
+    if checkpoints not in ck.MODES:
+        raise ValueError(f"checkpoints={checkpoints!r}; use one of {', '.join(ck.MODES)}")
+    if p == "standard" and checkpoints == "auto":
+        reasons = [r for r in (ck.why_not_shipped(n, checkpoint_config(n, p), directory=directory)
+                               for n in names) if r]
+        if not reasons:
+            return ({n: ck.obtain(n, checkpoint_config(n, p), mode="auto", device=device,
+                                  progress=progress, cache_dir=cache_dir, directory=directory, log=log)
+                     for n in names}, "shipped")
+        log(f"not every notebook-04 model is shipped ({reasons[0]}"
+            + (f"; and {len(reasons) - 1} more" if len(reasons) > 1 else "")
+            + "): training all of them with the standard profile's own schedule")
+    long = p == "standard" and checkpoints == "retrain"
+    out = {n: train_semantic(model_config(n, p, long=long), device=device, cache_dir=cache_dir,
+                             progress=progress) for n in names}
+    return out, "trained (long schedule)" if long else "trained"

@@ -1,9 +1,8 @@
 """Measurements of notebook 04: per-category scores, high-frequency ratio, D-feature probes, claims.
 
-- :func:`hf_ratio`: how much detail above the LR image's Nyquist frequency an SR image has,
-  relative to the ground truth (1: as much as HR; bicubic is far below 1).
-- :func:`score_by_category`: PSNR-Y, SSIM-Y, NIQE, LPIPS (or None) and hf_ratio per image,
-  with means per category and over categories.
+- :func:`score_by_category`: PSNR-Y, SSIM-Y, NIQE (with its patch count), LPIPS (or None) and
+  ``hf_ratio`` (the course's mean-absolute-Laplacian ratio, :func:`srlib.niqe_eval.hf_ratio`)
+  per image, with means per category and over categories; :func:`hr_niqe_rows` the HR's own NIQE.
 - :func:`pooled_features`, :func:`pca_2d`, :func:`linear_probe`: does the discriminator's trunk
   learn category semantics? Global-average-pooled features of held-out HR patches, projected
   to 2-D by PCA, and the accuracy of a linear classifier trained on the train split's patches
@@ -33,67 +32,49 @@ HIGHER_IS_BETTER = {"psnr_y": True, "ssim_y": True, "niqe": False, "pi": False, 
                     "hf_ratio": None}
 
 
-# ----------------------------------------------------------------------------- hf_ratio
-
-def _y(img) -> np.ndarray:
-    arr = np.asarray(img)
-    if arr.dtype == np.uint8:
-        arr = arr.astype(np.float64) / 255.0
-    if arr.ndim != 3 or arr.shape[2] != 3:
-        raise ValueError(f"hf_ratio expects H x W x 3 RGB images, got shape {arr.shape}")
-    return metrics.rgb_to_y(arr.astype(np.float64))
-
-
-def high_frequency_energy(y: np.ndarray, cutoff: float) -> float:
-    """Spectral energy of ``y`` (mean removed) at radial frequencies above ``cutoff`` cycles/pixel.
-
-    ``sum_{|f| > cutoff} |FFT(y - mean y)|^2 / (H W)``; a Hann window first, so the image's
-    borders do not add spurious high frequencies.
-    """
-    y = np.asarray(y, dtype=np.float64)
-    h, w = y.shape
-    win = np.outer(np.hanning(h), np.hanning(w))
-    spec = np.abs(np.fft.fft2((y - y.mean()) * win)) ** 2
-    fy, fx = np.fft.fftfreq(h)[:, None], np.fft.fftfreq(w)[None, :]
-    mask = np.sqrt(fy ** 2 + fx ** 2) > cutoff
-    return float(spec[mask].sum() / (h * w))
-
-
-def hf_ratio(sr, hr, scale: int, crop_border: int | None = None) -> float:
-    """High-frequency energy of SR over that of HR, above the LR Nyquist frequency ``0.5/scale``.
-
-    Everything above ``0.5 / scale`` cycles per HR pixel is absent from the LR input: the SR
-    method had to invent it. 1 means as much such detail as the ground truth, below 1 smoother
-    (bicubic), above 1 more (noise, hallucinated texture). Measured on Y (BT.601) after
-    removing ``crop_border`` pixels (default ``scale``) from each side.
-    """
-    b = scale if crop_border is None else crop_border
-    ys, yh = _y(sr), _y(hr)
-    if ys.shape != yh.shape:
-        raise ValueError(f"hf_ratio: SR {ys.shape} and HR {yh.shape} differ in size")
-    if b:
-        ys, yh = ys[b:-b, b:-b], yh[b:-b, b:-b]
-    e_hr = high_frequency_energy(yh, 0.5 / scale)
-    if e_hr <= 0:
-        return float("nan")
-    return high_frequency_energy(ys, 0.5 / scale) / e_hr
-
-
 # ----------------------------------------------------------------------------- scores
 
 def score_images(outputs: Sequence[np.ndarray], pairs: Sequence[tuple], scale: int,
-                 niqe_min_side: int = 96 + 8) -> list[dict]:
-    """Per-image ``psnr_y, ssim_y, niqe, lpips, hf_ratio`` (NIQE None for images too small)."""
+                 niqe_model=None) -> list[dict]:
+    """Per-image ``psnr_y, ssim_y, lpips`` (None when unavailable), ``niqe`` with the number of
+    96-px patches it rests on, and ``hf_ratio`` (:func:`srlib.niqe_eval.hf_ratio`), all after a
+    border crop of ``scale`` pixels. An image with no whole NIQE patch gets ``niqe`` None."""
+    from .. import niqe_eval
+    from ..niqe import load_niqe_model
+
+    m = load_niqe_model(niqe_model)
     rows = []
     for out, (name, _, hr) in zip(outputs, pairs, strict=True):
         if out.shape != hr.shape:
             raise ValueError(f"SR output for {name!r} is {out.shape}, its ground truth {hr.shape}")
-        which = ("psnr", "ssim", "lpips") + (("niqe",) if min(hr.shape[:2]) >= niqe_min_side else ())
-        r = metrics.evaluate(out, hr, crop_border=scale, metrics=which)
+        r = metrics.evaluate(out, hr, crop_border=scale, metrics=("psnr", "ssim", "lpips"))
+        patches = niqe_eval.niqe_patch_count(out.shape, scale, m.patch_size)
+        nq = niqe_eval.niqe_with_count(out, scale, m)[0] if patches else None
         rows.append({"image": name, "psnr_y": float(r["psnr_y"]), "ssim_y": float(r["ssim_y"]),
-                     "niqe": None if r.get("niqe") is None else float(r["niqe"]),
+                     "niqe": nq, "niqe_patches": patches,
                      "lpips": None if r.get("lpips") is None else float(r["lpips"]),
-                     "hf_ratio": hf_ratio(out, hr, scale), "notes": r.get("notes", "")})
+                     "hf_ratio": niqe_eval.hf_ratio(out, hr, crop_border=scale),
+                     "notes": r.get("notes", "")})
+    return rows
+
+
+def hr_niqe_rows(pairs: Mapping[str, Sequence[tuple]], scale: int, niqe_model=None) -> list[dict]:
+    """The ground truth's own NIQE per category (and ``all``): what "natural" scores here."""
+    from .. import niqe_eval
+    from ..niqe import load_niqe_model
+
+    m = load_niqe_model(niqe_model)
+    rows = []
+    for cat, cat_pairs in pairs.items():
+        vals = [niqe_eval.niqe_with_count(hr, scale, m) for _, _, hr in cat_pairs]
+        vals = [v for v in vals if v[1] > 0]
+        rows.append({"method": "HR (ground truth)", "category": cat, "n_images": len(cat_pairs),
+                     "psnr_y": None, "ssim_y": None,
+                     "niqe": float(np.mean([v[0] for v in vals])) if vals else None,
+                     "lpips": None, "hf_ratio": 1.0})
+    rows.append({"method": "HR (ground truth)", "category": "all",
+                 "n_images": sum(r["n_images"] for r in rows), "psnr_y": None, "ssim_y": None,
+                 "niqe": _mean(rows, "niqe"), "lpips": None, "hf_ratio": 1.0})
     return rows
 
 
@@ -118,9 +99,10 @@ def score_by_category(outputs: Mapping[str, Sequence[np.ndarray]], pairs: Mappin
         rows = score_images(outputs[cat], cat_pairs, scale)
         per_image += [{"method": method, "category": cat, **r} for r in rows]
         summary.append({"method": method, "category": cat, "n_images": len(rows),
-                        **{k: _mean(rows, k) for k in METRIC_KEYS}})
+                        **{k: _mean(rows, k) for k in METRIC_KEYS},
+                        "niqe_patches": "/".join(str(r["niqe_patches"]) for r in rows)})
     summary.append({"method": method, "category": "all", "n_images": sum(r["n_images"] for r in summary),
-                    **{k: _mean(summary, k) for k in METRIC_KEYS}})
+                    **{k: _mean(summary, k) for k in METRIC_KEYS}, "niqe_patches": ""})
     return summary, per_image
 
 
