@@ -125,11 +125,11 @@ class RealWorldConfig:
 
         standard: the standard-size model with the long schedule of the shipped checkpoint,
         :data:`CHECKPOINT_STEPS` (1500 L1 steps then 300 GAN steps, 2.5x and 3.75x the notebook's
-        600 and 80). smoke: 4 + 2 steps (the notebook trains both). paper: :meth:`for_profile`.
+        600 and 80). smoke: 2 + 1 steps (the notebook trains both). paper: :meth:`for_profile`.
         """
         p = get_profile(profile)
         if p.name == "smoke":  # the smoke notebook trains both models itself: keep it short
-            return cls.for_profile(p, role, psnr_steps=4, gan_steps=2)
+            return cls.for_profile(p, role, psnr_steps=2, gan_steps=1)
         if p.name != "standard":
             return cls.for_profile(p, role)
         psnr_steps, gan_steps = CHECKPOINT_STEPS
