@@ -11,7 +11,8 @@ once per config and loaded from the cache afterwards:
   before activation, L1 1e-2, GAN 5e-3;
 - :mod:`.interpolate`: network interpolation between a PSNR and a GAN generator (ESRGAN Eq. 5);
 - :mod:`.realworld`: notebook 06's bicubic specialist and Real-ESRGAN-data generalist;
-- :mod:`.pdd`: PDD (Zhang et al. 2024): naive distillation, PDD static and PDD EMA.
+- :mod:`.pdd`: PDD (Zhang et al. 2024): naive distillation, PDD static and PDD EMA;
+- :mod:`.semantic`: notebook 04's semantic SR by self-distillation (Park 2024) and its baselines.
 """
 
 from .csd import CSDConfig, csd_step, train_csd
@@ -21,6 +22,7 @@ from .pdd import PDDConfig, pdd_step, train_pdd
 from .psnr import (PIXEL_LOSSES, PSNRConfig, Trained, build_generator, make_batch_fn, psnr_step,
                    train_psnr)
 from .realworld import RealWorldConfig, train_realworld
+from .semantic import SemanticConfig, semantic_step, train_semantic
 from .srgan import SRGANConfig, build_discriminator, srgan_step, train_srgan
 
 __all__ = [
@@ -31,4 +33,5 @@ __all__ = [
     "interpolate_networks", "interpolate_state_dicts",
     "CSDConfig", "csd_step", "train_csd",
     "RealWorldConfig", "train_realworld", "PDDConfig", "pdd_step", "train_pdd",
+    "SemanticConfig", "semantic_step", "train_semantic",
 ]
