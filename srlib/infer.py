@@ -64,8 +64,13 @@ def resolve_tile(tile, h: int, w: int) -> int | None:
     return int(tile)
 
 
+#: LR pixels of mirrored context around the image (see :func:`upscale`'s ``pre_pad``).
+DEFAULT_PRE_PAD = 8
+
+
 def upscale(model: nn.Module, image, *, scale: int, tile: int | str | None = None, tile_overlap: int = 16,
-            color_correct: bool = False, device=None, dtype=None, pad_multiple: int = 1) -> np.ndarray:
+            color_correct: bool = False, device=None, dtype=None, pad_multiple: int = 1,
+            pre_pad: int = DEFAULT_PRE_PAD) -> np.ndarray:
     """Super-resolve ``image`` with ``model``; returns an ``(H*scale, W*scale, 3)`` uint8 RGB array.
 
     Args:
@@ -85,9 +90,18 @@ def upscale(model: nn.Module, image, *, scale: int, tile: int | str | None = Non
         dtype: ``None`` / ``"fp32"`` (default), ``"fp16"`` (CUDA only) or ``"bf16"``.
         pad_multiple: reflect-pad each piece so its sides are multiples of this (e.g. 2 for an
             x2 RRDBNet, whose pixel-unshuffle needs even sizes); the padding is cropped away.
+        pre_pad: LR pixels of mirrored image added around the whole image before the model
+            runs, cropped away after (Real-ESRGAN's ``pre_pad``). A network with zero-padded
+            convolutions and no image-space skip (RRDBNet) must learn to compensate for the
+            zeros beyond the border, which a briefly trained one does badly: its outermost output
+            row and column come out several times worse than the interior (a visible line).
+            With mirrored context the image border is no longer the network's border. 0 turns it off.
     """
     lr = as_float_image(image)
     scale, tile_overlap, pad_multiple = int(scale), int(tile_overlap), int(pad_multiple)
+    pre_pad = int(pre_pad)
+    if pre_pad < 0:
+        raise ValueError(f"pre_pad must be >= 0 LR pixels, got {pre_pad}")
     if scale < 1:
         raise ValueError(f"scale must be a positive integer, got {scale}")
     tile = resolve_tile(tile, *lr.shape[:2])
@@ -98,6 +112,9 @@ def upscale(model: nn.Module, image, *, scale: int, tile: int | str | None = Non
 
     h, w = lr.shape[:2]
     step = int(tile) if tile is not None else max(h, w)
+    pad = min(pre_pad, h - 1, w - 1) if pre_pad else 0  # numpy's reflect needs pad < side
+    padded = np.pad(lr, ((pad, pad), (pad, pad), (0, 0)), mode="reflect") if pad else lr
+    context = max(tile_overlap, pad)
     try:
         out = np.empty((h * scale, w * scale, 3), np.float32 if color_correct else np.uint8)
     except MemoryError:
@@ -106,17 +123,18 @@ def upscale(model: nn.Module, image, *, scale: int, tile: int | str | None = Non
     was_training, home = model.training, _model_device(model)
     model.eval().to(dev)
     autocast = torch.autocast(dev.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
-    piece_side = min(step + 2 * tile_overlap, max(h, w))
+    piece_side = min(step + 2 * context, max(h, w) + 2 * pad)
     try:
         with torch.inference_mode(), autocast:
             for y0 in range(0, h, step):
                 for x0 in range(0, w, step):
                     y1, x1 = min(y0 + step, h), min(x0 + step, w)
-                    iy0, iy1 = max(y0 - tile_overlap, 0), min(y1 + tile_overlap, h)
-                    ix0, ix1 = max(x0 - tile_overlap, 0), min(x1 + tile_overlap, w)
-                    piece = torch.from_numpy(np.ascontiguousarray(lr[iy0:iy1, ix0:ix1].transpose(2, 0, 1)))
+                    # piece bounds in the padded image (original pixel y sits at y + pad)
+                    iy0, iy1 = max(y0 + pad - context, 0), min(y1 + pad + context, h + 2 * pad)
+                    ix0, ix1 = max(x0 + pad - context, 0), min(x1 + pad + context, w + 2 * pad)
+                    piece = torch.from_numpy(np.ascontiguousarray(padded[iy0:iy1, ix0:ix1].transpose(2, 0, 1)))
                     sr = _run(model, piece[None].to(dev), scale, pad_multiple)
-                    oy, ox = (y0 - iy0) * scale, (x0 - ix0) * scale
+                    oy, ox = (y0 + pad - iy0) * scale, (x0 + pad - ix0) * scale
                     core = sr[0, :, oy:oy + (y1 - y0) * scale, ox:ox + (x1 - x0) * scale]
                     core = core.float().permute(1, 2, 0).cpu().numpy()
                     out[y0 * scale:y1 * scale, x0 * scale:x1 * scale] = (

@@ -35,9 +35,12 @@ def image():
 
 def test_untiled_equals_the_model_output(image):
     model = conv_net(2)
-    out = upscale(model, image, scale=2, device="cpu")
+    out = upscale(model, image, scale=2, device="cpu", pre_pad=0)
     assert out.dtype == np.uint8 and out.shape == (74, 58, 3)
     np.testing.assert_array_equal(out, to_uint8(reference(model, image, 2)))
+    # with mirrored context (the default) the interior is the same, only the border changes
+    padded = upscale(model, image, scale=2, device="cpu").astype(int)
+    assert np.abs(padded[6:-6, 6:-6] - out[6:-6, 6:-6].astype(int)).max() <= 1
 
 
 def test_tiles_agree_with_whole_image_when_overlap_covers_receptive_field(image):
@@ -167,3 +170,38 @@ def test_upscale_with_color_correct_matches_input_colours():
     lr = img / 255.0
     np.testing.assert_allclose(out.mean((0, 1)), lr.mean((0, 1)), atol=3e-3)
     np.testing.assert_allclose(out.std((0, 1)), lr.std((0, 1)), atol=3e-3)
+
+
+class _BorderDarkening(torch.nn.Module):
+    """x4 nearest upsampling after a zero-padded 3x3 mean: a constant image comes out darker in
+    its outermost row and column, like a briefly trained RRDBNet (no image-space skip)."""
+
+    def forward(self, x):
+        k = torch.full((3, 1, 3, 3), 1 / 9, dtype=x.dtype)
+        y = torch.nn.functional.conv2d(x, k, padding=1, groups=3)
+        return torch.nn.functional.interpolate(y, scale_factor=4, mode="nearest")
+
+
+def test_pre_pad_removes_the_border_line_of_zero_padded_networks():
+    img = np.full((20, 24, 3), 128, np.uint8)
+    old = upscale(_BorderDarkening(), img, scale=4, pre_pad=0)
+    assert old[-1, 40, 0] < 100 and old[40, -1, 0] < 100  # the dark line (the old behaviour)
+    out = upscale(_BorderDarkening(), img, scale=4)  # default: mirrored context
+    assert out.shape == (80, 96, 3) and (out == 128).all()
+    tiled = upscale(_BorderDarkening(), img, scale=4, tile=8, tile_overlap=2)
+    assert (tiled == 128).all()
+    with pytest.raises(ValueError, match="pre_pad"):
+        upscale(_BorderDarkening(), img, scale=4, pre_pad=-1)
+
+
+def test_pre_pad_keeps_results_of_border_free_models_and_tiny_images():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
+
+    class Nearest(torch.nn.Module):
+        def forward(self, x):
+            return torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest")
+
+    for p in (0, 3, 8):  # 8 > side: clamped to what a reflection allows
+        out = upscale(Nearest(), img, scale=2, pre_pad=p)
+        assert np.array_equal(out, img.repeat(2, 0).repeat(2, 1))
