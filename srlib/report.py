@@ -72,14 +72,19 @@ def resolve_figures_dir(figures_dir: str | os.PathLike | None, profile: str) -> 
 
 
 def git_commit(cwd: str | os.PathLike | None = None) -> str | None:
-    """The current git commit of the source tree (with ``-dirty`` if it has changes), or None."""
+    """The current git commit of the source tree (with ``-dirty`` if it has changes), or None.
+
+    Changes under ``figures/`` do not count: they are what a course run writes, so the figures a
+    clean-tree rebuild saves after its first one still record the commit they came from.
+    """
     here = Path(cwd) if cwd is not None else Path(__file__).resolve().parent
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
                              text=True, timeout=10)
         if sha.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                ".", ":(top,exclude)figures"], cwd=here,
                                capture_output=True, text=True, timeout=10)
         return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):

@@ -83,3 +83,27 @@ def test_saved_table_renders_as_markdown(tmp_path):
     assert "| bicubic | 25.0000 |" in md and "- a note" in md
     assert path.suffix == ".csv" and path.read_text().startswith("method,psnr_y")
     assert report.SavedTable(tmp_path / "missing.csv")._repr_markdown_() is None
+
+
+def test_git_commit_ignores_the_figures_a_run_writes(tmp_path):
+    import subprocess
+
+    from srlib.report import git_commit
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    git("config", "user.email", "t@example.com")
+    git("config", "user.name", "t")
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "a.csv").write_text("1\n")
+    (tmp_path / "src.py").write_text("x = 1\n")
+    git("add", ".")
+    git("commit", "-q", "-m", "init")
+    clean = git_commit(tmp_path)
+    assert clean and not clean.endswith("-dirty")
+    (tmp_path / "figures" / "a.csv").write_text("2\n")  # a course run rewrote a figure
+    assert git_commit(tmp_path) == clean
+    (tmp_path / "src.py").write_text("x = 2\n")  # a source change is dirty
+    assert git_commit(tmp_path) == clean + "-dirty"
