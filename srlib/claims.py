@@ -701,8 +701,8 @@ class Result:
 #: images: that spread is mostly how different the images are (PSNR varies by several dB from one
 #: photo to the next), not the uncertainty of the difference between two methods, so it is not
 #: used as a band; the paired per-image differences would be (see :class:`Paired`).
-_SAME_IMAGES = Unmeasured("the table keeps only each row's spread over its images, which measures how "
-                          "different the images are, not the noise of a paired difference")
+_SAME_IMAGES = Unmeasured("the table gives each method's mean over the same test images (at most their "
+                          "spread, which measures how different the images are), not the paired differences")
 
 
 # Row selectors of the course's tables. Names of 04-06's rows accept the method keys of their
@@ -723,10 +723,10 @@ _M04_LABEL = {"edsr": "vanilla EDSR", "vgg": "VGG-based SR", "multiclass": "mult
 _PAPER04 = {"edsr": (27.42, 0.78, 2.54, 0.234), "multiclass": (28.01, 0.80, 2.31, 0.198),
             "vgg": (27.85, 0.79, 2.48, 0.205), "semantic": (28.29, 0.82, 2.14, 0.182)}
 _M05 = {
-    "teacher": ("teacher", "teacher (1.0)", "teacher alone"),
-    "student": ("student", "student alone", "student (alone)", "student (L1)"),
-    "csd": ("csd", "CSD", "CSD student", "student (CSD)", "csd student"),
-    "sliced": ("teacher sliced", "sliced teacher", "teacher sliced (0.25)"),
+    "teacher": ("teacher alone", "teacher"),
+    "student": ("student alone", "student"),
+    "csd": ("CSD, student", "csd student", "csd"),
+    "sliced": ("sliced teacher (no joint training)", "teacher sliced"),
 }
 _M06 = {
     "generalist": ("generalist", "G (generalist)"),
