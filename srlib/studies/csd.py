@@ -96,12 +96,26 @@ def peak_memory_method(device: torch.device | str = "cpu") -> str | None:
     return "peak RSS (VmHWM after clear_refs)"
 
 
+def _release_free_heap() -> None:
+    """Give memory that the C allocator holds but no object uses back to the OS (glibc).
+
+    Without it, memory freed by an earlier step stays resident, the next step reuses it, and its
+    peak never rises above the resident size measured before it: a step would look free."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def peak_memory(fn: Callable[[], object], device: torch.device | str = "cpu") -> tuple[object, int | None]:
     """Run ``fn()`` and return ``(result, peak extra bytes)`` above the memory in use before it.
 
     CUDA: ``torch.cuda.max_memory_allocated`` after a reset, minus what was allocated before.
     CPU (Linux): the process's peak resident set size (``VmHWM``), reset to the current size
-    through ``/proc/self/clear_refs`` before the call, minus the resident size before. This
+    through ``/proc/self/clear_refs`` before the call, minus the resident size before (after
+    returning the allocator's free memory to the OS, so reused memory counts). This
     counts every allocation of the process (PyTorch's, NumPy's, the interpreter's) at page
     granularity: run the function once beforehand so one-time allocations are not counted.
     Where neither works (not Linux, no permission) the bytes are ``None``.
@@ -117,6 +131,7 @@ def peak_memory(fn: Callable[[], object], device: torch.device | str = "cpu") ->
     if peak_memory_method(dev) is None:
         return fn(), None
     gc.collect()
+    _release_free_heap()
     with open(CLEAR_REFS, "w") as fh:
         fh.write("5")
     before = _status_kb("VmRSS")
