@@ -72,8 +72,11 @@ def test_only_a_tile_reaches_the_model(image):
             seen.append(tuple(x.shape[-2:]))
             return self.net(x)
 
-    upscale(Spy(), image, scale=2, tile=10, tile_overlap=4)
+    upscale(Spy(), image, scale=2, tile=10, tile_overlap=4, pre_pad=0)
     assert len(seen) == 4 * 3 and max(max(s) for s in seen) <= 10 + 2 * 4
+    seen.clear()  # with mirrored context, a piece gets max(overlap, pre_pad) on each side
+    upscale(Spy(), image, scale=2, tile=10, tile_overlap=4, pre_pad=6)
+    assert len(seen) == 4 * 3 and max(max(s) for s in seen) <= 10 + 2 * 6
 
 
 def test_image_smaller_than_tile_and_other_input_forms():
