@@ -766,15 +766,15 @@ def _c04() -> list[Claim]:
 CLAIMS: tuple[Claim, ...] = (
     # ---- notebook 00: PSNR prefers blur (seed 001: MSE-optimal outputs are smooth)
     Claim("00-psnr-prefers-blur", "00", "001",
-          "PSNR scores a visibly blurred copy (Gaussian sigma 1 px) above a sharp copy shifted by 1 px: "
+          "PSNR scores a visibly blurred copy (Gaussian sigma 1 px) above a sharp copy shifted diagonally by 1 px: "
           "pixel metrics reward smoothness over faithful detail.",
-          Diff("00_blur_vs_shift", "psnr_y", {"change": "gaussian blur", "amount": 1.0},
-               {"change": "sharp, shifted (px)", "amount": 1.0}, ">",
+          Diff("00_blur_vs_shift", "psnr_y_db", {"change": "gaussian blur", "amount_px": 1.0},
+               {"change": "sharp, shifted diagonally", "amount_px": 1.0}, ">",
                noise=Exact("one fixed image, no sampling"), unit="dB")),
     Claim("00-ssim-prefers-blur", "00", "001",
           "SSIM, like PSNR, scores the sigma-1 blur above the 1-px shift.",
-          Diff("00_blur_vs_shift", "ssim_y", {"change": "gaussian blur", "amount": 1.0},
-               {"change": "sharp, shifted (px)", "amount": 1.0}, ">",
+          Diff("00_blur_vs_shift", "ssim_y", {"change": "gaussian blur", "amount_px": 1.0},
+               {"change": "sharp, shifted diagonally", "amount_px": 1.0}, ">",
                noise=Exact("one fixed image, no sampling"))),
     # ---- notebook 01: losses and spectral norm on the ring of Gaussians (seed 004)
     Claim("01-lsgan-covers-more-modes", "01", "004",
