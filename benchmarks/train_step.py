@@ -112,8 +112,6 @@ def time_steps(trainer, batch_fn, steps: int, warmup: int) -> tuple[float, float
 
 
 def quality(steps: int) -> None:
-    import numpy as np
-
     from srlib import data
     from srlib.recipes import PSNRConfig, train_psnr
     from srlib.recipes.evaluate import score, super_resolve
@@ -127,7 +125,6 @@ def quality(steps: int) -> None:
         res = score(super_resolve(t.model, pairs, 4), pairs, 4, metric_names=("psnr", "ssim"))
         print(f"  {precision:5s} PSNR-Y {res['psnr_y']:.3f} dB  SSIM-Y {res['ssim_y']:.4f}  "
               f"({time.perf_counter() - start:.0f} s incl. evaluation)", flush=True)
-    _ = np
 
 
 def main() -> None:

@@ -56,12 +56,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..archs.edsr import EDSR
-from ..errors import WeightsError
 from ..losses import CSD_LAYER_WEIGHTS, ContrastiveLoss, l1_loss
 from ..profiles import Profile, get_profile
 from ..runtime import pick_device
 from ..train import Trainer, cached_train
-from .psnr import Trained, _check_schedule, make_batch_fn, make_scheduler
+from .psnr import Trained, _check_schedule, load_strict, make_batch_fn, make_scheduler
 
 METHODS = ("teacher", "student", "joint")
 
@@ -306,12 +305,8 @@ def build_trainer(cfg: CSDConfig, device, *, progress: bool = True, log_every: i
 def load_edsr(cfg: CSDConfig, state: dict, device) -> EDSR:
     """Build ``cfg``'s network and load ``state`` strictly (a clear error when it does not fit)."""
     net = build_edsr(cfg)
-    try:
-        net.load_state_dict(state)
-    except RuntimeError as exc:
-        raise WeightsError(f"weights do not fit EDSR {net.num_feat}x{cfg.num_block} (x{cfg.scale}) "
-                           f"of CSD method {cfg.method!r}: {exc}. Delete the cache entry to retrain.") from exc
-    return net.to(device).eval()
+    return load_strict(net, state, device, f"EDSR {net.num_feat}x{cfg.num_block} (x{cfg.scale}) "
+                                           f"of CSD method {cfg.method!r}")
 
 
 def train_csd(cfg: CSDConfig, *, device: str | torch.device = "auto", cache_dir=None,

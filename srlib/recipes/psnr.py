@@ -235,15 +235,22 @@ def generator_state(run: CachedRun) -> dict[str, torch.Tensor]:
     return run["G_ema"] if "G_ema" in run.keys() else run["G"]
 
 
-def load_generator(cfg, state: dict[str, torch.Tensor], device) -> nn.Module:
-    """Build ``cfg``'s generator and load ``state`` strictly (a clear error when it does not fit)."""
-    net = build_generator(cfg)
+def load_strict(net: nn.Module, state: dict[str, torch.Tensor], device, what: str) -> nn.Module:
+    """Load ``state`` into ``net`` strictly; a mismatch is a :class:`WeightsError` naming ``what``.
+
+    Returns ``net`` in eval mode on ``device``. Every recipe's cache loader goes through here."""
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:
-        raise WeightsError(f"the cached weights do not fit {cfg.arch} with num_feat={cfg.num_feat}, "
-                           f"num_block={cfg.num_block}: {exc}. Delete the cache entry to retrain.") from exc
+        raise WeightsError(f"the cached weights do not fit {what}: {exc}. "
+                           "Delete the cache entry to retrain.") from exc
     return net.to(device).eval()
+
+
+def load_generator(cfg, state: dict[str, torch.Tensor], device) -> nn.Module:
+    """Build ``cfg``'s generator and load ``state`` strictly (a clear error when it does not fit)."""
+    return load_strict(build_generator(cfg), state, device,
+                       f"{cfg.arch} with num_feat={cfg.num_feat}, num_block={cfg.num_block}")
 
 
 def train_psnr(cfg: PSNRConfig, *, device: str | torch.device = "auto", cache_dir=None,

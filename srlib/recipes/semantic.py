@@ -46,7 +46,7 @@ from ..losses import PerceptualLoss, d_loss, g_loss, l1_loss, semantic_loss
 from ..profiles import Profile, get_profile
 from ..runtime import PRECISIONS, pick_device
 from ..train import Trainer, cached_train
-from .psnr import Trained, generator_state
+from .psnr import Trained, generator_state, load_strict
 
 METHODS = ("edsr", "vgg", "multiclass", "semantic", "literal")
 METHOD_LABELS = {
@@ -345,15 +345,8 @@ def _scheduler(opt, cfg: SemanticConfig, steps: int):
 
 
 def load_generator(cfg: SemanticConfig, state, device) -> nn.Module:
-    from ..errors import WeightsError
-
-    net = build_generator(cfg)
-    try:
-        net.load_state_dict(state)
-    except RuntimeError as exc:
-        raise WeightsError(f"weights do not fit EDSR {cfg.num_feat}x{cfg.num_block}: {exc}. "
-                           "Delete the cache entry to retrain.") from exc
-    return net.to(device).eval()
+    """Build ``cfg``'s EDSR and load ``state`` strictly (a clear error when it does not fit)."""
+    return load_strict(build_generator(cfg), state, device, f"EDSR {cfg.num_feat}x{cfg.num_block}")
 
 
 def load_discriminator(cfg: SemanticConfig, run, device) -> nn.Module | None:

@@ -35,9 +35,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-import os
 import random
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Mapping
