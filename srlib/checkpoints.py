@@ -163,6 +163,21 @@ def _write_manifest(directory: Path, manifest: dict) -> None:
     atomic_write_bytes(directory / MANIFEST, text.encode())
 
 
+def _add_manifest_entry(directory: Path, name: str, entry: dict) -> None:
+    """Read, update and write the manifest under an exclusive lock, so that builds of different
+    models running at the same time into one folder never drop each other's entries."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: one build at a time
+        fcntl = None
+    with open(directory / ".manifest.lock", "a") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        manifest = read_manifest(directory)
+        manifest["models"][name] = entry
+        _write_manifest(directory, manifest)
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -379,9 +394,7 @@ def build(names=None, *, directory: Path | None = None, device="auto", progress:
             "held_out": _held_out_metrics(trained.model, cfg, dev),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        manifest = read_manifest(directory)
-        manifest["models"][name] = entry
-        _write_manifest(directory, manifest)
+        _add_manifest_entry(directory, name, entry)
         log(f"[{i}/{len(names)}] {name}: {steps} steps in {seconds / 60:.1f} min, held-out PSNR-Y "
             f"{entry['held_out']['psnr_y']:.2f} dB, {entry['bytes'] / 1e6:.2f} MB")
         written.append(name)

@@ -150,3 +150,20 @@ def test_command_line_lists_the_registered_models():
     assert out.returncode == 0, out.stderr
     for name in ("srresnet_l1", "srgan", "rrdb_psnr", "esrgan"):
         assert name in out.stdout
+
+
+def test_concurrent_manifest_updates_keep_every_entry(tmp_path):
+    """Two builds writing into one folder at once (e.g. `make checkpoints ONLY=a` and `ONLY=b` in
+    parallel) must not drop each other's manifest entries."""
+    import threading
+
+    from srlib.checkpoints import _add_manifest_entry, read_manifest
+
+    names = [f"m{i}" for i in range(12)]
+    threads = [threading.Thread(target=_add_manifest_entry, args=(tmp_path, n, {"name": n}))
+               for n in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(read_manifest(tmp_path)["models"]) == sorted(names)
