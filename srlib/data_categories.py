@@ -10,9 +10,9 @@ come from the embedded data of :mod:`srlib.data`, each with its own fixed train/
 - ``textures`` (label 2): brick, grass, gravel; train is the left half of each, test the right
   half, so no pixel is shared;
 - ``faces``: only at the paper profile (the paper's experiments used text and face sets). No
-  face set ships with the installed packages; it is read from ``data/faces/{train,test}/``,
-  which the paper profile's data manifests fill. Asking for it without that folder raises a
-  :class:`~srlib.errors.DatasetError` saying so.
+  face set ships with the installed packages; it is LFW from the data root, split by identity
+  (``python -m srlib.data download faces``; :func:`srlib.paper_data.load_faces`). Asking for it
+  without the download raises a :class:`~srlib.errors.DatasetError` naming that command.
 
 :class:`CategoryPatches` samples balanced training batches ``(lr, hr, labels)``: sample ``b``
 of a batch comes from category ``b % K``, so every category is seen equally often whatever its
@@ -40,7 +40,6 @@ PAPER_CATEGORIES = ("text", "faces", "photos", "textures")
 """The paper profile adds faces (needs the downloaded face set)."""
 
 KNOWN = ("text", "photos", "textures", "faces")
-FACES_DIR = Path(__file__).resolve().parents[1] / "data" / "faces"
 
 
 def categories_for_profile(profile: str) -> tuple[str, ...]:
@@ -63,15 +62,22 @@ def _check_categories(categories: Sequence[str]) -> tuple[str, ...]:
 
 
 def _faces(split: str, faces_dir: str | os.PathLike | None) -> dict[str, np.ndarray]:
-    root = Path(faces_dir) if faces_dir is not None else FACES_DIR
-    folder = root / split
+    """The face category: LFW from the data root (``python -m srlib.data download faces``), split
+    by identity (:func:`srlib.paper_data.load_faces`), or the images of ``faces_dir/<split>``."""
+    if faces_dir is None:
+        from .paper_data import load_faces
+
+        try:
+            return load_faces(split)
+        except DatasetError as exc:
+            raise DatasetError(
+                f"the 'faces' category is a paper-profile data set; no face set ships with the installed "
+                f"packages ({exc}). Use the offline categories {', '.join(CATEGORIES)} at the smoke and "
+                "standard profiles.") from exc
+    folder = Path(faces_dir) / split
     files = sorted(p for p in folder.glob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
     if not files:
-        raise DatasetError(
-            f"the 'faces' category needs face images in {folder} (none found). No face set ships "
-            "with the installed packages: it is a paper-profile data set, downloaded through the "
-            "data manifests into data/faces/train and data/faces/test. Use the offline categories "
-            f"{', '.join(CATEGORIES)} at the smoke and standard profiles.")
+        raise DatasetError(f"the 'faces' category needs face images in {folder} (none found)")
     return {p.stem: read_image(str(p)) for p in files}
 
 

@@ -35,6 +35,8 @@ STEP_FIELDS = ("steps",)
 """Fields that count training iterations; set to the dry run's ``steps``."""
 PHASE_FIELDS = ("d_init_steps", "warmup_steps")
 """Phases inside a run (discriminator warm-up, ...): capped at ``steps - 1`` so every phase runs."""
+BATCH_BOUND_FIELDS = ("neg_num",)
+"""Counts drawn from the batch (CSD's negatives are LR images of the batch): capped at ``batch_size``."""
 DATA_FIELDS = {"n_text": 8}
 """Sizes of generated training data (rendered text images), capped: data, not the method."""
 
@@ -48,13 +50,31 @@ def is_dry_run() -> bool:
     return os.environ.get(DRY_RUN_ENV, "") not in ("", "0", "false", "False")
 
 
+def dry_profile(profile):
+    """The dry-run variant of the paper profile for a notebook's own knobs.
+
+    Its :meth:`~srlib.profiles.Profile.pick` returns the smoke value and its evaluation crop
+    and text-set size are the smoke profile's; its name stays ``"paper"`` and
+    :func:`srlib.profiles.get_profile` maps it back to the real paper profile, so recipe configs
+    built from it are the paper's (then cut by :func:`shrink`).
+    """
+    from .profiles import get_profile
+
+    p = get_profile(profile)
+    if p.name != "paper":
+        raise ValueError(f"a dry run exercises the paper profile, not {p.name!r}")
+    smoke = get_profile("smoke")
+    return dataclasses.replace(p, dry_run=True, eval_max_side=smoke.eval_max_side, n_text=smoke.n_text)
+
+
 def shrink(cfg, *, steps: int = 2, batch_size: int = 2, lr_patch: int | None = None):
     """A copy of a recipe config with ``steps`` iterations and ``batch_size`` samples per step.
 
     Nested configs (an ESRGAN's ``psnr`` pre-training, PDD's generalist) are shrunk too.
     Schedules stay valid: a cosine ``period`` becomes at most ``steps``, multistep ``milestones``
     beyond ``steps`` are dropped, warm-up phases are capped below ``steps``, generated data
-    (:data:`DATA_FIELDS`) is capped. ``lr_patch`` is kept unless given. Everything else (widths,
+    (:data:`DATA_FIELDS`) is capped, counts drawn from the batch (:data:`BATCH_BOUND_FIELDS`) are
+    capped at the new batch size. ``lr_patch`` is kept unless given. Everything else (widths,
     depths, loss weights, layers) is unchanged.
     """
     if not dataclasses.is_dataclass(cfg) or isinstance(cfg, type):
@@ -80,6 +100,11 @@ def shrink(cfg, *, steps: int = 2, batch_size: int = 2, lr_patch: int | None = N
             changes[f.name] = min(value, steps)
         elif f.name == "milestones" and isinstance(value, tuple):
             changes[f.name] = tuple(m for m in value if m < steps)
+    new_batch = changes.get("batch_size", getattr(cfg, "batch_size", None))
+    for name in BATCH_BOUND_FIELDS:
+        value = getattr(cfg, name, None)
+        if isinstance(value, int) and isinstance(new_batch, int) and value > new_batch:
+            changes[name] = new_batch
     return dataclasses.replace(cfg, **changes)
 
 
@@ -168,4 +193,4 @@ def is_fake(root=None) -> bool:
     return (ds_mod.state_dir(ds_mod.data_root(root)) / FAKE_FLAG).exists()
 
 
-__all__ = ["DRY_RUN_ENV", "is_dry_run", "shrink", "make_fake_tree", "is_fake", "HR_SIZES"]
+__all__ = ["DRY_RUN_ENV", "is_dry_run", "dry_profile", "shrink", "make_fake_tree", "is_fake", "HR_SIZES"]

@@ -32,6 +32,10 @@ class Profile:
         eval_max_side: held-out HR images are centre-cropped to at most this side for evaluation
             (``None``: whole images). Recorded in every table's provenance.
         n_text: number of rendered text images per split.
+        dry_run: the paper profile's dry run (:mod:`srlib.dry_run`): :meth:`pick` returns the
+            smoke value, so a notebook's own knobs (toy steps, image counts, tile sizes) stay
+            tiny, while recipes, which look their profile up by name, keep the paper's
+            architectures and losses (their step counts are cut by :func:`srlib.dry_run.shrink`).
     """
 
     name: str
@@ -43,10 +47,11 @@ class Profile:
     eval_max_side: int | None = 256
     n_text: int = 24
     extra: dict = field(default_factory=dict)
+    dry_run: bool = False
 
     def pick(self, *, smoke, standard, paper):
         """Return the value for this profile: ``p.pick(smoke=50, standard=800, paper=400_000)``."""
-        return {"smoke": smoke, "standard": standard, "paper": paper}[self.name]
+        return {"smoke": smoke, "standard": standard, "paper": paper}["smoke" if self.dry_run else self.name]
 
     @property
     def hr_patch(self) -> int:
@@ -64,9 +69,13 @@ _PROFILES = {
 
 
 def get_profile(name: str | Profile) -> Profile:
-    """Look up a profile by name; a wrong name raises :class:`ProfileError` listing valid ones."""
+    """Look up a profile by name; a wrong name raises :class:`ProfileError` listing valid ones.
+
+    A :class:`Profile` is returned as it is, except a dry-run one, which gives the real profile
+    of its name: recipes build the paper's configs even when a notebook's knobs are shrunk.
+    """
     if isinstance(name, Profile):
-        return name
+        return _PROFILES.get(name.name, name) if name.dry_run else name
     key = str(name).strip().lower()
     if key not in _PROFILES:
         raise ProfileError(

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from srlib import datasets as D
@@ -617,6 +618,10 @@ def test_shrink_keeps_the_method_and_cuts_the_schedule():
         n_text: int = 200
         num_feat: int = 256
 
+    from srlib.recipes.csd import CSDConfig
+
+    csd = dry_run.shrink(CSDConfig.for_profile("paper", method="joint"))
+    assert (csd.batch_size, csd.neg_num, csd.num_feat, csd.lambda_cl) == (2, 2, 256, 200.0)  # K from the batch
     c = dry_run.shrink(Cfg(), steps=4)
     assert (c.steps, c.warmup_steps, c.d_init_steps, c.n_text, c.num_feat) == (4, 3, 0, 8, 256)
 
@@ -717,3 +722,73 @@ def test_make_course_dry_run_variable():
     assert "build/figures/paper-dry-run" in out
     plain = dry("PROFILE=paper")
     assert "--dry-run" not in plain and "build/notebooks/paper " in plain.replace("\\\n", " ") + " "
+
+
+# ------------------------------------------------------------------ the paper profile's data path
+def test_paper_configs_train_on_the_papers_sets_and_smaller_profiles_stay_offline():
+    from srlib.recipes import ESRGANConfig, PSNRConfig, SRGANConfig
+    from srlib.recipes.csd import CSDConfig
+
+    assert PSNRConfig.for_profile("paper").dataset == "div2k"  # BasicSR train_MSRResNet_x4.yml
+    assert ESRGANConfig.for_profile("paper").psnr.dataset == "df2k"  # ESRGAN: DIV2K + Flickr2K
+    assert SRGANConfig.for_profile("paper").psnr.dataset == "div2k"
+    assert CSDConfig.for_profile("paper").dataset == "div2k"
+    for prof in ("smoke", "standard"):
+        assert PSNRConfig.for_profile(prof).dataset == "photos"
+        assert CSDConfig.for_profile(prof).dataset == "photos"
+
+
+def test_a_paper_config_batches_from_the_downloaded_folders(fake_root, monkeypatch):
+    from srlib.recipes import PSNRConfig
+    from srlib.recipes.psnr import make_batch_fn
+
+    monkeypatch.setenv(D.DATA_ENV, str(fake_root))
+    cfg = dry_run.shrink(PSNRConfig.for_profile("paper"))
+    batch_fn = make_batch_fn(cfg)
+    b = batch_fn(3)
+    assert b["lr"].shape == (2, 3, 32, 32) and b["hr"].shape == (2, 3, 128, 128)
+    assert torch.equal(batch_fn(3)["hr"], b["hr"]) and not torch.equal(batch_fn(4)["hr"], b["hr"])
+    monkeypatch.setenv(D.DATA_ENV, str(fake_root.parent / "nothing-here"))
+    with pytest.raises(DatasetError, match="download div2k"):
+        make_batch_fn(cfg)
+
+
+def test_test_images_are_embedded_below_paper_and_a_benchmark_at_it(fake_root, monkeypatch):
+    from srlib import data, test_sets
+
+    for prof in ("smoke", "standard"):
+        assert list(test_sets.test_images(prof)) == list(data.load_images("photos", "test"))
+    monkeypatch.setenv(D.DATA_ENV, str(fake_root))
+    set5 = test_sets.test_images("paper")
+    assert list(set5) == sorted(P.hr_paths("set5", "test"))
+    assert len(test_sets.test_images("paper", benchmark="Set14", n=2)) == 2
+    with pytest.raises(DatasetError, match="unknown benchmark"):
+        test_sets.test_images("paper", benchmark="set6")
+    monkeypatch.setenv(D.DATA_ENV, str(fake_root.parent / "nothing-here"))
+    with pytest.raises(DatasetError, match="download set5"):
+        test_sets.test_images("paper")
+
+
+def test_dry_profile_shrinks_the_notebooks_knobs_not_the_recipes():
+    from srlib.profiles import get_profile
+    from srlib.recipes import ESRGANConfig
+
+    dry = dry_run.dry_profile("paper")
+    assert dry.name == "paper" and dry.dry_run and dry.pick(smoke=1, standard=2, paper=3) == 1
+    assert dry.eval_max_side == get_profile("smoke").eval_max_side
+    assert get_profile(dry) is get_profile("paper")  # recipes look the real profile up
+    cfg = ESRGANConfig.for_profile(dry)
+    assert cfg == ESRGANConfig.for_profile("paper") and cfg.psnr.num_block == 23
+    with pytest.raises(ValueError, match="paper profile"):
+        dry_run.dry_profile("standard")
+
+
+def test_every_notebook_takes_the_dry_run_parameter():
+    import json
+
+    from srlib import course
+
+    for nb in course.list_notebooks(course.DEFAULT_NOTEBOOKS):
+        cells = json.loads(nb.read_text())["cells"]
+        params = next(c for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))
+        assert any(line.startswith("dry_run = False") for line in params["source"]), nb.name

@@ -146,10 +146,26 @@ def test_category_patches_balanced_and_pure():
 def test_faces_need_the_paper_data():
     assert "faces" not in categories_for_profile("standard")
     assert "faces" in categories_for_profile("paper")
-    with pytest.raises(DatasetError, match="paper-profile"):
+    with pytest.raises(DatasetError, match="none found"):
         category_images("faces", "train", faces_dir="/nonexistent")
     with pytest.raises(DatasetError, match="unknown categories"):
         category_images("cats", "train")
+
+
+def test_faces_come_from_the_data_root(tmp_path, monkeypatch):
+    """Without a download the error names the command; with the (fake) LFW tree installed, the
+    face category reads it, split by identity."""
+    from srlib.dry_run import make_fake_tree
+
+    monkeypatch.setenv("SRLIB_DATA", str(tmp_path / "empty"))
+    with pytest.raises(DatasetError, match="paper-profile.*download faces"):
+        category_images("faces", "train")
+    root = make_fake_tree(tmp_path / "fake")
+    monkeypatch.setenv("SRLIB_DATA", str(root))
+    train, test = category_images("faces", "train"), category_images("faces", "test")
+    assert train and test and not set(train) & set(test)
+    person = lambda k: k.rsplit("_", 1)[0]  # noqa: E731  (ids are <person>_<number>)
+    assert not {person(k) for k in train} & {person(k) for k in test}
 
 
 def test_eval_pairs_per_category():

@@ -176,6 +176,7 @@ class CSDConfig:
             period=p.pick(smoke=steps, standard=steps, paper=0),
             eta_min=p.pick(smoke=1e-7, standard=1e-6, paper=0.0),
             milestones=p.pick(smoke=(), standard=(), paper=(200_000,)),
+            dataset=p.pick(smoke="photos", standard="photos", paper="div2k"),
         )
         values.update(overrides)
         return cls(**values)

@@ -64,7 +64,8 @@ class PSNRConfig:
         schedule: ``"cosine"`` (cosine annealing restarted every ``period`` steps to ``eta_min``)
             or ``"multistep"`` (multiply by ``gamma`` at each of ``milestones``).
         ema_decay: keep an exponential moving average of G (``None``: no EMA).
-        dataset: embedded training set (:func:`srlib.data.load_images`).
+        dataset: training set: an embedded one (:func:`srlib.data.load_images`) below the paper
+            profile; DIV2K (MSRResNet) or DF2K (RRDBNet) at it, as BasicSR's options.
         seed: seeds the initialisation and the patch sampling.
         precision: the trainer's forward-pass policy (:class:`srlib.runtime.PrecisionPolicy`):
             ``"auto"`` (bf16 autocast + channels_last on a CPU with native bf16, AMP on CUDA),
@@ -130,6 +131,7 @@ class PSNRConfig:
             period=p.pick(smoke=steps, standard=steps, paper=250_000),
             eta_min=p.pick(smoke=1e-7, standard=1e-6, paper=1e-7),
             ema_decay=None if (rrdb or p.name != "paper") else 0.999,
+            dataset=p.pick(smoke="photos", standard="photos", paper=("df2k" if rrdb else "div2k")),
         )
         values.update(overrides)
         return cls(**values)
@@ -178,9 +180,15 @@ def make_batch_fn(cfg, images=None) -> Callable[[int], dict]:
 
     A pure function of the step (and the seed), as the trainer's exact resume needs. The LR
     patches are MATLAB-bicubic downscales of the HR patches (the degradation of both papers).
+    A paper training set (``"div2k"``, ``"df2k"``, see :mod:`srlib.paper_data`) is read from the
+    downloaded folders with its stored bicubic LR; an embedded one is loaded into memory.
     """
     from .. import data
+    from ..paper_data import is_paper_set, paper_patches
 
+    if images is None and is_paper_set(cfg.dataset):
+        patches = paper_patches(cfg.dataset, cfg.scale, cfg.lr_patch * cfg.scale, seed=cfg.seed)
+        return partial(_sample, patches, cfg.batch_size)
     if images is None:
         images = data.load_images(cfg.dataset, "train")
     patches = data.PairedPatches(images, cfg.scale, cfg.lr_patch * cfg.scale, seed=cfg.seed)

@@ -471,7 +471,8 @@ def register_course_models(register) -> None:
 
 
 def obtain_models(names, profile: str, *, checkpoints: str = "auto", device="auto",
-                  progress: bool = True, cache_dir=None, directory=None, log=print) -> tuple[dict, str]:
+                  progress: bool = True, cache_dir=None, directory=None, log=print,
+                  adjust=None) -> tuple[dict, str]:
     """The generators ``names`` for notebook 04, all from ONE schedule so that rows compare.
 
     At the standard profile with ``checkpoints="auto"`` the shipped long-schedule models are used
@@ -480,6 +481,8 @@ def obtain_models(names, profile: str, *, checkpoints: str = "auto", device="aut
     ``"retrain"`` trains the long schedule (slow: that is the checkpoint build's job). Other
     profiles always train their own schedule. Returns ``({name: Trained}, source)`` with
     ``source`` one of ``"shipped"``, ``"trained (long schedule)"``, ``"trained"``.
+    ``adjust(cfg) -> cfg`` changes every config that is trained here (the paper profile's dry run
+    passes :func:`srlib.dry_run.shrink`); shipped models are never adjusted.
     """
     from .. import checkpoints as ck
 
@@ -498,6 +501,7 @@ def obtain_models(names, profile: str, *, checkpoints: str = "auto", device="aut
             + (f"; and {len(reasons) - 1} more" if len(reasons) > 1 else "")
             + "): training all of them with the standard profile's own schedule")
     long = p == "standard" and checkpoints == "retrain"
-    out = {n: train_semantic(model_config(n, p, long=long), device=device, cache_dir=cache_dir,
+    adjust = adjust or (lambda cfg: cfg)
+    out = {n: train_semantic(adjust(model_config(n, p, long=long)), device=device, cache_dir=cache_dir,
                              progress=progress) for n in names}
     return out, "trained (long schedule)" if long else "trained"
