@@ -341,6 +341,24 @@ def _held_out_metrics(model: nn.Module, cfg, device) -> dict:
                    f"Y channel (BT.601), {scale}-px border crop"}
 
 
+def total_steps(cfg) -> int | None:
+    """The training steps a model's config runs: its ``steps`` (a GAN config's own stage; its L1
+    start is another course model), or, for a config made only of stages (notebook 06's
+    generalist: an L1 stage then a GAN stage, one run), every stage's steps added up."""
+    steps = getattr(cfg, "steps", None)
+    if isinstance(steps, int):
+        return steps
+
+    def every_stage(c) -> int:
+        own = getattr(c, "steps", 0)
+        return (own if isinstance(own, int) else 0) + sum(
+            every_stage(getattr(c, f.name)) for f in dataclasses.fields(c)
+            if dataclasses.is_dataclass(getattr(c, f.name)))
+
+    n = every_stage(cfg) if dataclasses.is_dataclass(cfg) else 0
+    return n or None
+
+
 def build(names=None, *, directory: Path | None = None, device="auto", progress: bool = True,
           force: bool = False, config_override: Callable | None = None, log=print) -> list[str]:
     """Train and write the registered models (all, or ``names``); returns the names written.
@@ -380,7 +398,7 @@ def build(names=None, *, directory: Path | None = None, device="auto", progress:
         path = directory / f"{name}.pth"
         atomic_torch_save(state, path)
         _history_csv(trained.history, directory / f"{name}.history.csv")
-        steps = getattr(cfg, "steps", None)
+        steps = total_steps(cfg)
         entry = {
             "name": name, "file": path.name, "history": f"{name}.history.csv",
             "notebooks": list(spec.notebooks), "description": spec.description,

@@ -167,3 +167,15 @@ def test_concurrent_manifest_updates_keep_every_entry(tmp_path):
     for t in threads:
         t.join()
     assert sorted(read_manifest(tmp_path)["models"]) == sorted(names)
+
+
+def test_total_steps_counts_every_stage_of_a_staged_config():
+    from srlib.checkpoints import total_steps
+    from srlib.recipes import ESRGANConfig
+    from srlib.recipes.realworld import RealWorldConfig
+
+    g = RealWorldConfig.checkpoint("generalist", "standard")
+    assert total_steps(g) == g.esrgan.psnr.steps + g.esrgan.steps  # one run: L1 stage, then GAN stage
+    e = ESRGANConfig.for_profile("standard")
+    assert total_steps(e) == e.steps  # its L1 start is the rrdb_psnr model, counted there
+    assert total_steps({"steps": 3}) is None

@@ -648,7 +648,7 @@ def test_course_runner_passes_dry_run_and_the_fake_tree(tmp_path, monkeypatch):
     assert seen["extra_env"][dry_run.DRY_RUN_ENV] == "1"
     assert Path(seen["extra_env"]["SRLIB_CACHE"]) == (tmp_path / "out" / "cache").resolve()
     assert seen["installed"] == set(D.get("div2k").layout)
-    assert seen["timeout"] == course.DEFAULT_TIMEOUT["smoke"]
+    assert seen["timeout"] == course.DEFAULT_TIMEOUT["dry_run"]
     assert "(dry run)" in (tmp_path / "out" / "summary.md").read_text()
     with pytest.raises(SystemExit, match="dry run exercises the paper profile"):
         course.run_course(profile="smoke", notebooks_dir=nb_dir, figures_dir=tmp_path / "fig",
