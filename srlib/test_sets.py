@@ -44,12 +44,4 @@ def test_images(profile: str | Profile, *, embedded: str = "photos", benchmark: 
     return load_hr_images(key, "test", root=root, n=n)
 
 
-def describe(profile: str | Profile, *, embedded: str = "photos", benchmark: str = "set5") -> str:
-    """A phrase naming the test set of ``profile``, for table notes."""
-    p = get_profile(profile)
-    if p.name != "paper":
-        return f"the embedded held-out '{embedded}' test split"
-    return f"the {benchmark} benchmark (downloaded; LR by MATLAB-exact bicubic from its HR)"
-
-
-__all__ = ["BENCHMARKS", "test_images", "describe"]
+__all__ = ["BENCHMARKS", "test_images"]
