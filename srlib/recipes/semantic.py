@@ -431,7 +431,7 @@ COURSE_MODELS = {
     "semantic_kappa_3": ("semantic", 3.0),
 }
 #: The long schedule of the shipped models (the standard profile's own: 500 + 200 steps).
-LONG_SCHEDULE = {"warmup_steps": 3000, "steps": 1500}
+LONG_SCHEDULE = {"warmup_steps": 3000, "steps": 600}
 
 
 def model_config(name: str, profile: str, *, long: bool = False) -> SemanticConfig:
