@@ -352,7 +352,7 @@ def comparison_configs(base: CSDConfig) -> dict[str, CSDConfig]:
 
 # --------------------------------------------------------------------- course checkpoints
 #: Steps of the shipped course checkpoints (the notebook's own standard schedule: 200).
-LONG_STEPS = 1200
+LONG_STEPS = 600
 #: The negatives ablation of notebook 05 per profile (the largest K is the main CSD run's).
 ABLATION_KS = {"smoke": (1, 4), "standard": (1, 4, 10), "paper": (1, 4, 10)}
 
