@@ -311,6 +311,16 @@ class FolderPatches:
                 lr, hr = _augment(lr, *flips), _augment(hr, *flips)
             return (np.ascontiguousarray(lr, dtype=np.float32) / np.float32(255.0),
                     np.ascontiguousarray(hr, dtype=np.float32) / np.float32(255.0))
+        clean = self._hr_crop(hp, hr_img, rng)
+        low = np.asarray(self.degrade(clean, rng), dtype=np.float32)
+        if low.shape != (lp_size, lp_size, 3):
+            raise DatasetError(f"degrade returned shape {low.shape} for a {p}x{p} patch; expected "
+                               f"({lp_size}, {lp_size}, 3)")
+        return np.clip(low, 0.0, 1.0), clean
+
+    def _hr_crop(self, hp: Path, hr_img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """An augmented ``hr_patch`` crop on the ``scale`` grid, float32 in [0, 1]."""
+        s, p = self.scale, self.hr_patch
         h, w = hr_img.shape[:2]
         if h < p or w < p:
             raise DatasetError(f"HR image '{hp}' is {h}x{w}, smaller than the {p}x{p} patch")
@@ -320,17 +330,30 @@ class FolderPatches:
         hr = np.asarray(hr_img[top:top + p, left:left + p])
         if self.augment:
             hr = _augment(hr, *flips)
-        clean = np.ascontiguousarray(hr, dtype=np.float32) / np.float32(255.0)
-        low = np.asarray(self.degrade(clean, rng), dtype=np.float32)
-        if low.shape != (lp_size, lp_size, 3):
-            raise DatasetError(f"degrade returned shape {low.shape} for a {p}x{p} patch; expected "
-                               f"({lp_size}, {lp_size}, 3)")
-        return np.clip(low, 0.0, 1.0), clean
+        return np.ascontiguousarray(hr, dtype=np.float32) / np.float32(255.0)
+
+    @staticmethod
+    def _check_step(step, batch_size) -> None:
+        if isinstance(step, bool) or int(step) < 0 or int(batch_size) < 1:
+            raise DatasetError(f"step must be >= 0 and batch_size >= 1, got {step!r}, {batch_size!r}")
+
+    def sample_hr_batch(self, step: int, batch_size: int) -> torch.Tensor:
+        """HR crops alone, ``(B, 3, hr_patch, hr_patch)`` float32, for pipelines that make their own
+        LR from them (Real-ESRGAN's second-order pairs); HR-only samplers only. The crops are those
+        :meth:`sample_batch` would draw at ``(step, b)``, before any degradation."""
+        if self.paired:
+            raise DatasetError("sample_hr_batch needs an HR-only sampler (hr_items), not stored pairs")
+        self._check_step(step, batch_size)
+        crops = []
+        for b in range(int(batch_size)):
+            rng = np.random.default_rng([self.seed, 0, int(step), b])
+            _, hp, _ = self.items[int(rng.integers(len(self.items)))]
+            crops.append(self._hr_crop(hp, self._read(hp), rng))
+        return torch.from_numpy(np.stack(crops).transpose(0, 3, 1, 2).copy())
 
     def sample_batch(self, step: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(lr, hr)`` float32 tensors ``(B, 3, hr_patch/scale, ...)`` and ``(B, 3, hr_patch, ...)``."""
-        if isinstance(step, bool) or int(step) < 0 or int(batch_size) < 1:
-            raise DatasetError(f"step must be >= 0 and batch_size >= 1, got {step!r}, {batch_size!r}")
+        self._check_step(step, batch_size)
         pairs = [self._sample(np.random.default_rng([self.seed, 0, int(step), b])) for b in range(int(batch_size))]
         lr = torch.from_numpy(np.stack([a for a, _ in pairs]).transpose(0, 3, 1, 2).copy())
         hr = torch.from_numpy(np.stack([b for _, b in pairs]).transpose(0, 3, 1, 2).copy())
@@ -362,6 +385,16 @@ TRAIN_SETS: dict[str, tuple[str, ...]] = {"div2k": ("div2k",), "flickr2k": ("fli
 train + Flickr2K, ESRGAN's and PDD's training set)."""
 
 
+def paper_hr_patches(dataset: str, scale: int, hr_patch: int, *, seed: int = 0, root=None) -> FolderPatches:
+    """An HR-only sampler of a paper training set (:meth:`FolderPatches.sample_hr_batch`): the
+    source of pipelines that degrade HR crops themselves (PDD's generalist, Real-ESRGAN data)."""
+    key = str(dataset).lower()
+    if key not in TRAIN_SETS:
+        raise DatasetError(f"unknown paper training set {dataset!r}; use one of {', '.join(TRAIN_SETS)}")
+    items = [it for name in TRAIN_SETS[key] for it in hr_items(name, "train", root)]
+    return FolderPatches(items, scale, hr_patch, seed=seed, root=root)
+
+
 def is_paper_set(dataset: str) -> bool:
     """True when ``dataset`` names a downloaded training set (:data:`TRAIN_SETS`), not an embedded one."""
     return str(dataset).lower() in TRAIN_SETS
@@ -382,6 +415,6 @@ def paper_patches(dataset: str, scale: int, hr_patch: int, *, seed: int = 0, deg
                             seed=seed, root=root)
 
 
-__all__ = ["Pair", "TRAIN_SETS", "is_paper_set", "paper_patches", "require", "pair_paths", "hr_paths", "modcrop", "crop_to_lr", "load_pairs",
+__all__ = ["Pair", "TRAIN_SETS", "is_paper_set", "paper_patches", "paper_hr_patches", "require", "pair_paths", "hr_paths", "modcrop", "crop_to_lr", "load_pairs",
            "load_hr_images", "load_lr_images", "face_paths", "load_faces", "FolderPatches", "hr_items",
            "training_patches", "FACES_TEST_EVERY"]

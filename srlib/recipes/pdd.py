@@ -55,7 +55,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..data_domains import MixedBatches, check_unlabelled, source_images, target_train_lr
+from ..data_domains import (CAMERA, MixedBatches, check_target, check_unlabelled, default_target,
+                            source_patches, target_train_lr)
 from ..features import VGGFeatures
 from ..losses import PDD_WAVELET_WEIGHTS, d_loss, g_loss, l1_loss, wavelet_loss
 from ..losses.distance import (INTRA_MEASURES, PDD_INTER_WEIGHTS, PDD_INTRA_WEIGHTS,
@@ -98,6 +99,8 @@ class PDDConfig:
         disc_feat: width of the U-Net discriminator (64 in the paper).
         vgg_weights: VGG19 of the perceptual and distance losses (``"auto"`` resolved at train time).
         seed, precision: as every recipe.
+        target: the unlabelled target domain (:data:`srlib.data_domains.TARGETS`): ``"camera"``
+            (the simulated one) below the paper profile, RealSR v3 Canon at it.
     """
 
     profile: str
@@ -131,8 +134,10 @@ class PDDConfig:
     vgg_weights: str = "auto"
     seed: int = 0
     precision: str = "auto"
+    target: str = CAMERA
 
     def __post_init__(self):
+        check_target(self.target)
         if self.method not in METHODS:
             raise ValueError(f"unknown PDD method {self.method!r}; use one of {', '.join(METHODS)}")
         if self.intra_measure not in INTRA_MEASURES:
@@ -199,6 +204,7 @@ class PDDConfig:
                                 paper=(5 if method == "ema" else 0)),
             disc_feat=p.pick(smoke=8, standard=16, paper=64),
             seed=specialist.esrgan.seed,
+            target=default_target(p),
         )
         values.update(overrides)
         return cls(**values)
@@ -284,7 +290,7 @@ def train_pdd(cfg: PDDConfig, *, generalist: nn.Module | None = None,
     ``cfg.specialist`` (e.g. shipped course checkpoints); when ``None`` they are trained (or
     loaded from the cache) by :func:`~srlib.recipes.realworld.train_realworld`, and only on a
     cache miss. ``source`` (``{name: HR}``) and ``target_lr`` (``{name: LR}``, LR images only)
-    replace the embedded domains (tests; give them a ``cache_dir`` of their own). Returns S.
+    replace the config's domains (tests; give them a ``cache_dir`` of their own). Returns S.
     """
     from ..archs.discriminators import UNetDiscriminatorSN
 
@@ -325,9 +331,8 @@ def train_pdd(cfg: PDDConfig, *, generalist: nn.Module | None = None,
                           log_every=max(1, c.steps // 200))
         src = source
         if src is None:
-            all_src = source_images()
-            src = {k: all_src[k] for k in c.specialist.source}
-        tgt = target_lr if target_lr is not None else target_train_lr(c.scale)
+            src = source_patches(c.specialist.source, c.scale, c.lr_patch, seed=c.seed)
+        tgt = target_lr if target_lr is not None else target_train_lr(c.scale, c.target)
         batches = MixedBatches(src, tgt, scale=c.scale, lr_patch=c.lr_patch,
                                batch_size=c.batch_size, seed=c.seed)
         trainer.fit(batches, c.steps)

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data_domains import SOURCE_IMAGES, source_images
+from ..data_domains import SOURCE_IMAGES, source_patches
 from ..losses import PerceptualLoss
 from ..profiles import Profile, get_profile
 from ..runtime import pick_device
@@ -64,7 +64,8 @@ class RealWorldConfig:
         role: ``"specialist"`` (bicubic LR) or ``"generalist"`` (second-order LR).
         esrgan: the ESRGAN recipe of both stages (``esrgan.psnr`` is the L1 stage).
         usm_hr: train against the unsharp-masked HR (Real-ESRGAN's ``gt_usm``).
-        source: names of the labelled source photos.
+        source: names of the labelled source photos, or one paper training set (``("df2k",)``,
+            the paper's labelled data; the paper profile's default).
         precision: the trainers' forward-pass policy (``"auto"``, ``"fp32"``, ``"bf16"``).
     """
 
@@ -80,6 +81,9 @@ class RealWorldConfig:
                              "'generalist' (Real-ESRGAN second-order degradations)")
         if not self.source:
             raise ValueError("source must name at least one labelled photo")
+        from ..paper_data import is_paper_set
+        if len(self.source) > 1 and any(is_paper_set(s) for s in self.source):
+            raise ValueError(f"source {self.source}: a paper training set stands alone (e.g. ('df2k',))")
 
     @property
     def scale(self) -> int:
@@ -116,6 +120,8 @@ class RealWorldConfig:
             esr = dataclasses.replace(esr, steps=g, milestones=tuple(
                 int(g * f) for f in (0.125, 0.25, 0.5, 0.75)) if p.name != "paper" else esr.milestones)
         values = dict(role=role, esrgan=esr, usm_hr=(role == "generalist"), precision=precision)
+        if p.name == "paper":  # PDD Sec. 5: labelled data synthesised from DF2K
+            values["source"] = ("df2k",)
         values.update(overrides)
         return cls(**values)
 
@@ -156,25 +162,35 @@ def lr_degrade(cfg: RealWorldConfig):
 class _SourceBatches:
     """``batch_fn(step) -> {"lr", "hr"}`` of one role on the source photos (pure in the step).
 
-    Specialist: bicubic pairs (:class:`srlib.data.PairedPatches`). Generalist: HR crops, each
+    Specialist: bicubic pairs (:class:`srlib.data.PairedPatches`; DF2K's stored bicubic LR at the
+    paper profile). Generalist: HR crops (embedded photos, or DF2K read from disk), each
     turned into a Real-ESRGAN pair by :func:`srlib.degradations.second_order_pair` with the
     generator ``default_rng([seed, step, b])``; with ``usm_hr`` the ``hr`` of the batch is the
     unsharp-masked HR, the target of Real-ESRGAN's L1 and perceptual losses.
     """
 
     def __init__(self, cfg: RealWorldConfig, lr_patch: int, batch_size: int, seed: int, images=None):
-        from .. import data
+        from .. import data, paper_data
 
-        if images is None:
-            all_src = source_images()
-            images = {k: all_src[k] for k in cfg.source}
         self.cfg, self.batch_size, self.seed = cfg, int(batch_size), int(seed)
         hr_patch = lr_patch * cfg.scale
+        on_disk = images is None and paper_data.is_paper_set(cfg.source[0])  # DF2K at the paper profile
+        if on_disk:
+            make = paper_data.paper_patches if cfg.role == "specialist" else paper_data.paper_hr_patches
+            self.patches = make(cfg.source[0], cfg.scale, hr_patch, seed=seed)
+            return
+        if images is None:
+            images = source_patches(cfg.source, cfg.scale, lr_patch, seed=seed)
         if cfg.role == "specialist":
             self.patches = data.PairedPatches(images, cfg.scale, hr_patch, seed=seed)
         else:
             self.patches = data.UnpairedPatches(images, hr_patch, degrade=None, scale=cfg.scale,
                                                 seed=seed)
+
+    def _hr_crops(self, step: int) -> torch.Tensor:
+        if hasattr(self.patches, "sample_hr_batch"):
+            return self.patches.sample_hr_batch(step, self.batch_size)
+        return self.patches.sample_batch(step, self.batch_size)
 
     def __call__(self, step: int) -> dict:
         from ..degradations import second_order_pair
@@ -182,7 +198,7 @@ class _SourceBatches:
         if self.cfg.role == "specialist":
             lr, hr = self.patches.sample_batch(step, self.batch_size)
             return {"lr": lr, "hr": hr}
-        crops = self.patches.sample_batch(step, self.batch_size).permute(0, 2, 3, 1).numpy()
+        crops = self._hr_crops(step).permute(0, 2, 3, 1).numpy()
         pairs = [second_order_pair(c, self.cfg.scale, np.random.default_rng([self.seed, 2, step, b]),
                                    usm_hr=self.cfg.usm_hr) for b, c in enumerate(crops)]
         lr = np.stack([p[0] for p in pairs]).transpose(0, 3, 1, 2)
