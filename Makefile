@@ -18,8 +18,10 @@ JOBS ?= 1
 ONLY ?=
 ## make course: 1 runs PROFILE=paper on a tiny fake data tree, a few steps, on CPU
 DRY_RUN ?=
-## make dry-run: the notebooks it runs (04-06 build the papers' full-size networks: 4 to 15 min each on 2 cores)
-DRY_RUN_NOTEBOOKS ?= 00 01 02 03 07
+## make dry-run: the notebooks it runs (all of them; 04-06 build the papers' full-size networks)
+DRY_RUN_NOTEBOOKS ?= 00 01 02 03 04 05 06 07
+## make dry-run: notebooks run at the same time (each gets its share of the cores)
+DRY_RUN_JOBS ?= 2
 # Only the standard profile writes the committed figures/; other profiles write beside the
 # executed notebooks so that a quick smoke run never overwrites them.
 FIGURES_DIR ?= $(if $(filter standard,$(PROFILE)),figures,build/figures/$(PROFILE))
@@ -89,7 +91,7 @@ course: setup ## setup, then run every notebook (PROFILE, ONLY, JOBS, DRY_RUN); 
 
 .PHONY: dry-run
 dry-run: setup ## setup, then the paper profile's dry run of DRY_RUN_NOTEBOOKS (fake data tree, 2 steps, CPU; CI runs it)
-	$(MAKE) course PROFILE=paper DRY_RUN=1 ONLY="$(DRY_RUN_NOTEBOOKS)"
+	$(MAKE) course PROFILE=paper DRY_RUN=1 JOBS=$(DRY_RUN_JOBS) ONLY="$(DRY_RUN_NOTEBOOKS)"
 
 .PHONY: checkpoints
 checkpoints: setup ## setup, then train the shipped course checkpoints into data/checkpoints (ONLY="srgan esrgan")
