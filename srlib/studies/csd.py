@@ -1,7 +1,7 @@
 """Measurements of notebook 05 (CSD): cost of models and of the negatives, and pictures.
 
-- :func:`count_flops`: floating-point operations of one forward pass, counted by running it
-  under :class:`torch.utils.flop_counter.FlopCounterMode` (a convolution of ``Cin -> Cout``
+- :func:`count_flops`: floating-point operations of one forward pass, counted by running a copy on
+  the meta device under :class:`torch.utils.flop_counter.FlopCounterMode` (a convolution of ``Cin -> Cout``
   channels, ``k x k`` kernel, on ``H x W`` outputs counts ``2 * Cin * Cout * k * k * H * W``:
   one multiply and one add per weight and output pixel; biases, ReLUs and the pixel shuffle
   are not counted, as in the papers' FLOP tables).
@@ -32,14 +32,20 @@ STATUS = "/proc/self/status"
 
 # ------------------------------------------------------------------------------ model cost
 def count_flops(model: nn.Module, lr_size: int | tuple[int, int] = 128, **forward_kwargs) -> int:
-    """FLOPs of ``model(x, **forward_kwargs)`` for one ``3 x H x W`` LR image (batch 1)."""
+    """FLOPs of ``model(x, **forward_kwargs)`` for one ``3 x H x W`` LR image (batch 1).
+
+    Counted on a copy of the model on the meta device: FLOPs depend on shapes only, so nothing
+    is computed (a paper-size EDSR at 128 x 128 would take tens of seconds on a CPU)."""
+    import copy
+
     from torch.utils.flop_counter import FlopCounterMode
 
     h, w = (lr_size, lr_size) if isinstance(lr_size, int) else lr_size
     p = next(model.parameters())
-    x = torch.zeros(1, 3, h, w, device=p.device, dtype=p.dtype)
+    meta = model if p.device.type == "meta" else copy.deepcopy(model).to("meta")
+    x = torch.zeros(1, 3, h, w, device="meta", dtype=p.dtype)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(x, **forward_kwargs)
+        meta(x, **forward_kwargs)
     return int(counter.get_total_flops())
 
 
