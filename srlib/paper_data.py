@@ -388,11 +388,16 @@ train + Flickr2K, ESRGAN's and PDD's training set)."""
 def paper_hr_patches(dataset: str, scale: int, hr_patch: int, *, seed: int = 0, root=None) -> FolderPatches:
     """An HR-only sampler of a paper training set (:meth:`FolderPatches.sample_hr_batch`): the
     source of pipelines that degrade HR crops themselves (PDD's generalist, Real-ESRGAN data)."""
+    items = [it for name in _train_set(dataset) for it in hr_items(name, "train", root)]
+    return FolderPatches(items, scale, hr_patch, seed=seed, root=root)
+
+
+def _train_set(dataset: str) -> tuple[str, ...]:
+    """The data sets a paper training-set name stands for, or a DatasetError listing the names."""
     key = str(dataset).lower()
     if key not in TRAIN_SETS:
         raise DatasetError(f"unknown paper training set {dataset!r}; use one of {', '.join(TRAIN_SETS)}")
-    items = [it for name in TRAIN_SETS[key] for it in hr_items(name, "train", root)]
-    return FolderPatches(items, scale, hr_patch, seed=seed, root=root)
+    return TRAIN_SETS[key]
 
 
 def is_paper_set(dataset: str) -> bool:
@@ -408,10 +413,7 @@ def paper_patches(dataset: str, scale: int, hr_patch: int, *, seed: int = 0, deg
     ``degrade`` on the fly (Real-ESRGAN-style pipelines). Same ``sample_batch(step, B)`` as
     :class:`srlib.data.PairedPatches`, so a recipe's batch function takes either.
     """
-    key = str(dataset).lower()
-    if key not in TRAIN_SETS:
-        raise DatasetError(f"unknown paper training set {dataset!r}; use one of {', '.join(TRAIN_SETS)}")
-    return training_patches(TRAIN_SETS[key], scale, hr_patch, stored_lr=degrade is None, degrade=degrade,
+    return training_patches(_train_set(dataset), scale, hr_patch, stored_lr=degrade is None, degrade=degrade,
                             seed=seed, root=root)
 
 
