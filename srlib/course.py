@@ -42,8 +42,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_NOTEBOOKS = REPO_ROOT / "notebooks"
 # Per-notebook wall-clock limits (seconds); the course promises 90 s / 10 min / hours.
 DEFAULT_TIMEOUT = {"smoke": 300, "standard": 1200, "paper": 24 * 3600, "dry_run": 900}
-"""Seconds per notebook. A dry run trains the papers' full-size networks for 2 steps and times
-their CPU forward passes (EDSR 256 x 32 at 128 x 128 in notebook 05), so it gets more than smoke."""
+"""Seconds per notebook. A dry run trains the papers' full-size networks a step per phase and times
+their CPU forward passes (EDSR 256 x 32 in notebook 05), so it gets more than smoke."""
 # The kernel's matplotlib backend: inline, so figures land in the executed notebook's outputs.
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 ALLOW_DIRTY_ENV = "SRLIB_ALLOW_DIRTY"
@@ -71,6 +71,18 @@ def list_notebooks(notebooks_dir: Path, only: list[str] | None = None) -> list[P
             raise SystemExit(f"error: no notebook matches {', '.join(missing)}; available: {names}")
         return chosen
     return found
+
+
+def run_order(notebooks: list[Path], only=None) -> list[Path]:
+    """The order in which the notebooks start: that of ``only`` when given, else course order.
+
+    With several jobs the order matters: starting the longest notebooks first lets the job slots
+    finish together (``make dry-run`` lists its notebooks heaviest first for this reason).
+    """
+    if not only:
+        return list(notebooks)
+    rank = lambda p: min(i for i, o in enumerate(only) if p.name.startswith(o))  # noqa: E731
+    return sorted(notebooks, key=rank)
 
 
 def install_kernel(root: Path) -> Path:
@@ -285,7 +297,8 @@ def run_course(*, profile: str, notebooks_dir: Path = DEFAULT_NOTEBOOKS, only=No
         return res
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        results = list(pool.map(job, notebooks))
+        results = dict(zip(run_order(notebooks, only), pool.map(job, run_order(notebooks, only))))
+    results = [results[nb] for nb in notebooks]  # the summary lists them in course order
     table = summary_table(results)
     (out_dir / "summary.md").write_text(f"profile: {profile}{' (dry run)' if dry_run else ''}\n\n{table}\n")
     (out_dir / "summary.json").write_text(json.dumps([asdict(r) for r in results], indent=1))
@@ -299,7 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m srlib.course", description=__doc__.split("\n\n")[0])
     ap.add_argument("--profile", default="standard",
                     help=f"one of {', '.join(PROFILE_NAMES)} (default: standard)")
-    ap.add_argument("--only", nargs="+", metavar="NN", help="run only notebooks starting with these")
+    ap.add_argument("--only", nargs="+", metavar="NN",
+                    help="run only notebooks starting with these, started in this order")
     ap.add_argument("--jobs", type=int, default=1, help="notebooks run at the same time")
     ap.add_argument("--figures-dir", type=Path, default=REPO_ROOT / "figures")
     ap.add_argument("--allow-dirty", action="store_true",

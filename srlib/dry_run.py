@@ -12,8 +12,8 @@ The runner
 3. sets ``$SRLIB_DRY_RUN=1`` and passes the papermill parameter ``dry_run=True``.
 
 A notebook honours it by building its paper configs as usual and then calling
-``cfg = shrink(cfg)`` when ``dry_run`` is true: :func:`shrink` cuts the step counts and the batch
-size and keeps everything that defines the method (architecture sizes, losses, weights, patch
+``cfg = shrink(cfg)`` when ``dry_run`` is true: :func:`shrink` cuts training to one step per phase
+and the batch size, and keeps everything that defines the method (architecture sizes, losses, weights, patch
 size: a VGG-style discriminator's input size is fixed by the patch). Device selection stays
 automatic, so on a CPU-only CI machine the dry run checks the CPU fallbacks of the trainer
 (fp32 or CPU bf16 autocast instead of CUDA AMP, gloo instead of nccl).
@@ -32,17 +32,31 @@ from . import datasets as ds_mod
 DRY_RUN_ENV = "SRLIB_DRY_RUN"
 FAKE_FLAG = "FAKE_DATA"
 STEP_FIELDS = ("steps",)
-"""Fields that count training iterations; set to the dry run's ``steps``."""
+"""Fields that count training iterations; set to the dry run's ``steps`` (one, plus one per phase)."""
 PHASE_FIELDS = ("d_init_steps", "warmup_steps")
-"""Phases inside a run (discriminator warm-up, ...): capped at ``steps - 1`` so every phase runs."""
+"""Phases of a run (PDD's discriminator-only and warm-up steps, a semantic model's L1 start): each
+one that the config uses runs exactly one step. A phase counted inside ``steps`` adds one to it,
+so the steps after every phase still run; a config class lists the phase fields that are runs of
+their own instead (not inside ``steps``) in its ``SEPARATE_RUNS``."""
 BATCH_BOUND_FIELDS = ("neg_num",)
 """Counts drawn from the batch (CSD's negatives are LR images of the batch): capped at ``batch_size``."""
 DATA_FIELDS = {"n_text": 8}
 """Sizes of generated training data (rendered text images), capped: data, not the method."""
 
 HR_SIZES = ((202, 198), (198, 206), (206, 202))
-"""Fake HR sizes: not multiples of 3 or 4 (mod-crop is exercised), large enough for the papers'
-largest patch (48 LR pixels x 4 = 192)."""
+"""Fake HR sizes of training splits: not multiples of 3 or 4 (mod-crop is exercised), large
+enough for the papers' largest patch (48 LR pixels x 4 = 192)."""
+EVAL_HR_SIZES = ((106, 110), (110, 106), (154, 146))
+"""Fake HR sizes of held-out splits (``valid``, ``*test``): not multiples of 3 or 4 either;
+whole-image NIQE still has a 96-px patch after a 4-px border crop, and the last (largest) image
+leaves room for notebook 00's crops shifted by up to 32 px. Together about 40 % of the training
+images' area, because the notebooks run the papers' full-size networks over every one of them;
+a notebook that scores only the first image of a set gets a small one."""
+
+
+def is_held_out(split: str) -> bool:
+    """True for a manifest split that is only evaluated on (DIV2K ``valid``, ``test``, ``canon_test``)."""
+    return split == "valid" or split.endswith("test")
 
 
 def is_dry_run() -> bool:
@@ -67,29 +81,36 @@ def dry_profile(profile):
     return dataclasses.replace(p, dry_run=True, eval_max_side=smoke.eval_max_side, n_text=smoke.n_text)
 
 
-def shrink(cfg, *, steps: int = 2, batch_size: int = 2, lr_patch: int | None = None):
-    """A copy of a recipe config with ``steps`` iterations and ``batch_size`` samples per step.
+def shrink(cfg, *, steps: int = 1, batch_size: int = 2, lr_patch: int | None = None):
+    """A copy of a recipe config that runs every phase of its training once, ``batch_size``
+    samples per step.
 
+    ``steps`` iterations after the phases: each phase a config uses (:data:`PHASE_FIELDS` > 0)
+    becomes one step and, when it lies inside ``steps``, adds one to it. A config without phases
+    (SRResNet, ESRGAN, CSD) trains one step; PDD's EMA method three (D alone, warm-up,
+    adapting); a semantic method one L1 step (a run of its own) then one step of the method.
     Nested configs (an ESRGAN's ``psnr`` pre-training, PDD's generalist) are shrunk too.
-    Schedules stay valid: a cosine ``period`` becomes at most ``steps``, multistep ``milestones``
-    beyond ``steps`` are dropped, warm-up phases are capped below ``steps``, generated data
-    (:data:`DATA_FIELDS`) is capped, counts drawn from the batch (:data:`BATCH_BOUND_FIELDS`) are
-    capped at the new batch size. ``lr_patch`` is kept unless given. Everything else (widths,
-    depths, loss weights, layers) is unchanged.
+    Schedules stay valid: a cosine ``period`` becomes at most the new step count, multistep
+    ``milestones`` beyond it are dropped, generated data (:data:`DATA_FIELDS`) is capped, counts
+    drawn from the batch (:data:`BATCH_BOUND_FIELDS`) are capped at the new batch size.
+    ``lr_patch`` is kept unless given. Everything else (widths, depths, loss weights, layers)
+    is unchanged.
     """
     if not dataclasses.is_dataclass(cfg) or isinstance(cfg, type):
         raise TypeError(f"shrink expects a recipe config dataclass, got {type(cfg).__name__}")
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be >= 1, got {steps}, {batch_size}")
-    changes = {}
+    separate = set(getattr(type(cfg), "SEPARATE_RUNS", ()))
+    phases = {f.name: min(getattr(cfg, f.name), 1) for f in dataclasses.fields(cfg)
+              if f.name in PHASE_FIELDS and isinstance(getattr(cfg, f.name), int)}
+    total = steps + sum(v for k, v in phases.items() if k not in separate)
+    changes = dict(phases)
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             changes[f.name] = shrink(value, steps=steps, batch_size=batch_size, lr_patch=lr_patch)
         elif f.name in STEP_FIELDS and isinstance(value, int):
-            changes[f.name] = min(value, steps)
-        elif f.name in PHASE_FIELDS and isinstance(value, int):
-            changes[f.name] = min(value, max(steps - 1, 0))
+            changes[f.name] = min(value, total)
         elif f.name in DATA_FIELDS and isinstance(value, int):
             changes[f.name] = min(value, DATA_FIELDS[f.name])
         elif f.name == "batch_size" and isinstance(value, int):
@@ -97,9 +118,9 @@ def shrink(cfg, *, steps: int = 2, batch_size: int = 2, lr_patch: int | None = N
         elif f.name == "lr_patch" and lr_patch is not None and isinstance(value, int):
             changes[f.name] = min(value, lr_patch)
         elif f.name == "period" and isinstance(value, int) and value > 0:
-            changes[f.name] = min(value, steps)
+            changes[f.name] = min(value, total)
         elif f.name == "milestones" and isinstance(value, tuple):
-            changes[f.name] = tuple(m for m in value if m < steps)
+            changes[f.name] = tuple(m for m in value if m < total)
     new_batch = changes.get("batch_size", getattr(cfg, "batch_size", None))
     for name in BATCH_BOUND_FIELDS:
         value = getattr(cfg, name, None)
@@ -145,8 +166,8 @@ def make_fake_tree(root, *, manifests=None, per_folder: int = 3, n_people: int =
     """Write a fake data tree under ``root`` in every data set's layout; return ``root``.
 
     Each split gets ``per_folder`` HR images (one per source for a set with sources, DRealSR's
-    cameras; sizes :data:`HR_SIZES`) and, for every scale of the
-    manifest, LR images made from them by MATLAB bicubic (so pairs agree by name and size). The
+    cameras; sizes :data:`HR_SIZES`, :data:`EVAL_HR_SIZES` for held-out splits) and, for every
+    scale of the manifest, LR images made from them by MATLAB bicubic (so pairs agree by name and size). The
     face set gets ``n_people`` people with one image each (enough for a test identity). Every
     archive and hand-placed data set is marked complete with ``"fake": true``.
     """
@@ -158,7 +179,8 @@ def make_fake_tree(root, *, manifests=None, per_folder: int = 3, n_people: int =
         for split, spec in ds.pairs.items():
             ids = ([f"{src}_{k + 1}" for k, src in enumerate(ds.sources)] if ds.sources else
                    [f"{ds.name}{split}{k:03d}".replace("_", "") for k in range(per_folder)])
-            hrs = {i: _fake_hr(rng, *HR_SIZES[k % len(HR_SIZES)]) for k, i in enumerate(ids)}
+            sizes = EVAL_HR_SIZES if is_held_out(split) else HR_SIZES
+            hrs = {i: _fake_hr(rng, *sizes[k % len(sizes)]) for k, i in enumerate(ids)}
             for scale_s, key in spec.get("lr", {}).items():
                 entry, scale = ds.layout[key], int(scale_s)
                 for i, hr in hrs.items():
@@ -193,4 +215,5 @@ def is_fake(root=None) -> bool:
     return (ds_mod.state_dir(ds_mod.data_root(root)) / FAKE_FLAG).exists()
 
 
-__all__ = ["DRY_RUN_ENV", "is_dry_run", "dry_profile", "shrink", "make_fake_tree", "is_fake", "HR_SIZES"]
+__all__ = ["DRY_RUN_ENV", "is_dry_run", "dry_profile", "shrink", "make_fake_tree", "is_fake", "HR_SIZES", "EVAL_HR_SIZES",
+           "is_held_out"]

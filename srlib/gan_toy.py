@@ -30,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from .archs.spectral import settle_spectral_norm
 from .errors import DatasetError, TrainingDivergedError
 
 RING_MODES = 8
@@ -310,34 +311,6 @@ class ToyGANResult:
     D: nn.Module = field(repr=False)
 
 
-@torch.no_grad()
-def settle_spectral_norm(module: nn.Module, iters: int = 50) -> int:
-    """Run ``iters`` power iterations in every spectrally normalised layer of ``module``, without
-    changing any weight, and return how many layers were settled.
-
-    ``torch.nn.utils.spectral_norm`` starts from random singular vectors and refines them by one
-    power iteration per training forward pass (Miyato et al. 2018, Alg. 1), so before the first
-    step its estimate of the largest singular value is poor and the normalised network is far from
-    1-Lipschitz: a picture of D at step 0 would show a much steeper surface than the constraint
-    allows. Settling first makes step 0 (and every step after it) use the converged estimate.
-    """
-    from torch.nn.utils.spectral_norm import SpectralNorm
-
-    settled = 0
-    for layer in module.modules():
-        for hook in list(layer._forward_pre_hooks.values()):
-            if isinstance(hook, SpectralNorm):
-                w = getattr(layer, hook.name + "_orig")
-                mat = hook.reshape_weight_to_matrix(w)
-                u, v = getattr(layer, hook.name + "_u"), getattr(layer, hook.name + "_v")
-                for _ in range(iters):
-                    v.copy_(torch.nn.functional.normalize(mat.t() @ u, dim=0, eps=hook.eps))
-                    u.copy_(torch.nn.functional.normalize(mat @ v, dim=0, eps=hook.eps))
-                setattr(layer, hook.name, w / torch.dot(u, mat @ v))
-                settled += 1
-    return settled
-
-
 def build_toy_nets(cfg: ToyGANConfig) -> tuple[nn.Module, nn.Module]:
     """The generator and discriminator MLPs of a toy run, initialised from ``cfg.seed``."""
     from .archs.gan_nets import MLPDiscriminator, MLPGenerator
@@ -346,7 +319,7 @@ def build_toy_nets(cfg: ToyGANConfig) -> tuple[nn.Module, nn.Module]:
     G = MLPGenerator(z_dim=cfg.z_dim, hidden=cfg.hidden, depth=cfg.depth)
     D = MLPDiscriminator(hidden=cfg.hidden, depth=cfg.depth, spectral_norm=cfg.spectral_norm)
     if cfg.spectral_norm:
-        settle_spectral_norm(D)
+        settle_spectral_norm(D, iterations=50)
     return G, D
 
 

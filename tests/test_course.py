@@ -116,3 +116,18 @@ def test_committed_figures_need_standard_and_a_clean_tree(tmp_path):
         course.check_figures_target(committed, "standard", commit="abc-dirty")
     course.check_figures_target(committed, "standard", commit="abc")
     course.check_figures_target(committed, "standard", commit="abc-dirty", allow_dirty=True)
+
+
+def test_notebooks_start_in_the_order_of_only_and_are_reported_in_course_order(tmp_path):
+    names = ["00_a.ipynb", "01_b.ipynb", "02_c.ipynb"]
+    nbs = [tmp_path / n for n in names]
+    assert course.run_order(nbs) == nbs
+    assert [p.name for p in course.run_order(nbs, ["02", "00", "01"])] == ["02_c.ipynb", "00_a.ipynb", "01_b.ipynb"]
+    nbdir = tmp_path / "nbs"
+    nbdir.mkdir()
+    for n in names:  # each notebook appends its name to one file: the start order
+        _write_nb(nbdir / n, f"open({str(tmp_path / 'order.txt')!r}, 'a').write({n[:2]!r} + ' ')")
+    results = course.run_course(profile="smoke", notebooks_dir=nbdir, figures_dir=tmp_path / "f",
+                                out_dir=tmp_path / "o", only=["02", "00", "01"], jobs=1, log=lambda *a: None)
+    assert (tmp_path / "order.txt").read_text().split() == ["02", "00", "01"]
+    assert [r.notebook for r in results] == ["00_a", "01_b", "02_c"]

@@ -488,6 +488,10 @@ def test_fake_tree_fills_every_layout_and_loads(fake_root):
                 assert len(pairs) == (len(ds.sources) or 3)
                 for _, lr, hr in pairs:
                     assert hr.shape == (lr.shape[0] * int(s), lr.shape[1] * int(s), 3)
+                    # held-out splits are smaller (evaluated whole by full-size networks) but keep
+                    # one 96-px NIQE patch after a 4-px border crop; training splits fit a 192-px patch
+                    side = min(hr.shape[:2])
+                    assert (96 + 8 <= side < 192) if dry_run.is_held_out(split) else side >= 192, (ds.name, split)
     test, train = P.load_faces("test", root=fake_root), P.load_faces("train", root=fake_root, scale=4)
     assert len(test) == 1 and len(train) == 9 and not set(test) & set(train)
     assert all(img.shape == (128, 128, 3) for img in train.values())
@@ -594,15 +598,15 @@ def test_shrink_keeps_the_method_and_cuts_the_schedule():
     from srlib.recipes.srgan import SRGANConfig
 
     psnr = PSNRConfig.for_profile("paper", arch="rrdbnet")
-    small = dry_run.shrink(psnr)
-    assert (small.steps, small.batch_size, small.period) == (2, 2, 2)
+    small = dry_run.shrink(psnr)  # no phase: one step
+    assert (small.steps, small.batch_size, small.period) == (1, 2, 1)
     assert (small.num_feat, small.num_block, small.lr_patch) == (psnr.num_feat, psnr.num_block, psnr.lr_patch)
     gan = SRGANConfig.for_profile("paper")
     sg = dry_run.shrink(gan, steps=3)
     assert sg.steps == 3 and sg.psnr.steps == 3 and sg.milestones == () and sg.disc_feat == gan.disc_feat
     assert sg.content_layers == gan.content_layers and sg.gan_weight == gan.gan_weight
     es = dry_run.shrink(ESRGANConfig.for_profile("paper"))
-    assert es.steps == 2 and es.psnr.steps == 2 and es.lr_patch == 32  # the 128x128 discriminator input stays
+    assert es.steps == 1 and es.psnr.steps == 1 and es.lr_patch == 32  # the 128x128 discriminator input stays
     assert dry_run.shrink(psnr, lr_patch=16).lr_patch == 16
     with pytest.raises(ValueError, match="do not fit the VGG-style discriminator"):
         dry_run.shrink(ESRGANConfig.for_profile("paper"), lr_patch=16)  # the recipe's own check
@@ -619,11 +623,21 @@ def test_shrink_keeps_the_method_and_cuts_the_schedule():
         num_feat: int = 256
 
     from srlib.recipes.csd import CSDConfig
+    from srlib.recipes.pdd import PDDConfig
+    from srlib.recipes.semantic import SemanticConfig
 
     csd = dry_run.shrink(CSDConfig.for_profile("paper", method="joint"))
-    assert (csd.batch_size, csd.neg_num, csd.num_feat, csd.lambda_cl) == (2, 2, 256, 200.0)  # K from the batch
-    c = dry_run.shrink(Cfg(), steps=4)
-    assert (c.steps, c.warmup_steps, c.d_init_steps, c.n_text, c.num_feat) == (4, 3, 0, 8, 256)
+    assert (csd.steps, csd.batch_size, csd.neg_num, csd.num_feat, csd.lambda_cl) == (1, 2, 2, 256, 200.0)  # K from the batch
+    c = dry_run.shrink(Cfg(), steps=4)  # the used phase (warm-up) runs one step, inside steps
+    assert (c.steps, c.warmup_steps, c.d_init_steps, c.n_text, c.num_feat) == (5, 1, 0, 8, 256)
+    # PDD-EMA: D alone, warm-up and adapting each run once; static has no warm-up
+    ema = dry_run.shrink(PDDConfig.for_profile("paper", "ema"))
+    assert (ema.d_init_steps, ema.warmup_steps, ema.steps) == (1, 1, 3)
+    static = dry_run.shrink(PDDConfig.for_profile("paper", "static"))
+    assert (static.d_init_steps, static.warmup_steps, static.steps) == (1, 0, 2)
+    # a semantic method's L1 start is a run of its own: one step of it, one of the method
+    sem = dry_run.shrink(SemanticConfig(profile="paper", method="semantic", batch_size=6), batch_size=3)
+    assert (sem.warmup_steps, sem.steps) == (1, 1)
 
 
 def test_course_runner_passes_dry_run_and_the_fake_tree(tmp_path, monkeypatch):
@@ -708,7 +722,7 @@ def test_dry_run_end_to_end_through_papermill(tmp_path):
                            "--notebooks-dir", str(nbdir), "--figures-dir", str(figs), "--out-dir", str(out)],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert json.loads((figs / "seen.json").read_text()) == ["paper", True, True, True, 3, 2, 16]
+    assert json.loads((figs / "seen.json").read_text()) == ["paper", True, True, True, 3, 1, 16]
 
 
 @pytest.mark.skipif(not __import__("shutil").which("make"), reason="needs make")

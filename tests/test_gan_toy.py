@@ -331,7 +331,7 @@ def test_settle_spectral_norm_converges_to_the_true_largest_singular_value():
 
     torch.manual_seed(0)
     D = MLPDiscriminator(hidden=32, depth=3, spectral_norm=True)
-    n = gan_toy.settle_spectral_norm(D, iters=200)
+    n = gan_toy.settle_spectral_norm(D, iterations=200)
     assert n == 4  # three hidden layers and the output layer
     for layer in D.modules():
         if hasattr(layer, "weight_orig"):

@@ -33,6 +33,8 @@ import torch
 from torch import nn
 from torch.nn.utils import spectral_norm
 
+from .spectral import settle_spectral_norm
+
 
 def _sn(module: nn.Module, enabled: bool) -> nn.Module:
     return spectral_norm(module) if enabled else module
@@ -49,24 +51,6 @@ def _check_labels(labels: torch.Tensor, n: int, k: int) -> torch.Tensor:
         raise ValueError(f"labels must lie in [0, {k - 1}] for {k} categories, got values "
                          f"{int(labels.min())}..{int(labels.max())}")
     return labels.long()
-
-
-@torch.no_grad()
-def settle_spectral_norm(module: nn.Module, num_in_ch: int, side: int, iterations: int = 30) -> None:
-    """Run the power iterations of every spectral norm ``iterations`` times at construction.
-
-    ``torch.nn.utils.spectral_norm`` refines its estimate of the largest singular value by one
-    power iteration per training-mode forward pass, starting from a random vector; a freshly
-    built network (or one used in eval mode before any training step) would divide its weights
-    by a poor estimate, and its features could be orders of magnitude too large. Forward passes
-    on a zero image update only the estimates (no parameter, no random number is touched).
-    """
-    was_training = module.training
-    module.train()
-    x = torch.zeros(1, num_in_ch, side, side)
-    for _ in range(iterations):
-        module(x)
-    module.train(was_training)
 
 
 class DiscTrunk(nn.Module):
@@ -124,7 +108,7 @@ class CategoryDiscriminator(nn.Module):
         self.trunk = DiscTrunk(num_in_ch, num_feat, num_stages, use_sn)
         self.heads = _sn(nn.Linear(self.trunk.channels[-1], num_categories), use_sn)
         if use_sn:
-            settle_spectral_norm(self, num_in_ch, 2 ** num_stages)
+            settle_spectral_norm(self)
 
     @property
     def feature_channels(self) -> list[int]:

@@ -37,7 +37,7 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -112,6 +112,7 @@ class SemanticConfig:
     vgg_weights: str = "auto"
     warmup_steps: int = 100_000
     steps: int = 200_000
+    SEPARATE_RUNS: ClassVar[tuple[str, ...]] = ("warmup_steps",)  # the L1 start is a run of its own (dry_run.shrink)
     batch_size: int = 16
     lr_patch: int = 32
     lr_g: float = 1e-4
