@@ -323,3 +323,75 @@ def test_score_models_and_full_size_niqe_on_bicubic():
     niqe_rows = study.full_size_niqe({"bicubic": None}, full, 4)
     assert [r["model"] for r in niqe_rows] == [HR_LABEL, "bicubic"]
     assert niqe_rows[0]["hf_ratio"] == 1.0 and niqe_rows[1]["hf_ratio"] < 1.0  # bicubic is smoother than HR
+
+
+# --- the generalist's GAN stage is Real-ESRGAN's --------------------------------------------
+
+def test_generalist_takes_realesrgans_losses_and_the_specialist_esrgans():
+    from srlib.recipes.esrgan import ESRGANConfig
+    from srlib.recipes.realworld import REALESRGAN_LOSSES
+
+    for profile in ("smoke", "standard", "paper"):
+        g = RealWorldConfig.for_profile(profile, "generalist")
+        s = RealWorldConfig.for_profile(profile, "specialist")
+        e = ESRGANConfig.for_profile(profile)
+        assert (g.gan_recipe, s.gan_recipe) == ("realesrgan", "esrgan")
+        assert (g.esrgan.pixel_weight, g.esrgan.percep_weight, g.esrgan.gan_weight) == (1.0, 1.0, 0.1)
+        assert g.esrgan.percep_layers == {"conv1_2": 0.1, "conv2_2": 0.1, "conv3_4": 1.0,
+                                          "conv4_4": 1.0, "conv5_4": 1.0} == REALESRGAN_LOSSES["percep_layers"]
+        assert (s.esrgan.pixel_weight, s.esrgan.gan_weight, s.esrgan.percep_layers) == (
+            e.pixel_weight, e.gan_weight, e.percep_layers)
+        # schedules are ESRGAN's for both
+        for c in (g, s):
+            assert (c.esrgan.steps, c.esrgan.batch_size, c.esrgan.lr_g, c.esrgan.ema_decay) == (
+                e.steps, e.batch_size, e.lr_g, e.ema_decay)
+
+
+def test_realesrgan_step_by_hand():
+    """G: 1 * L1(sr, usm HR) + L_percep(sr, usm HR) + 0.1 * BCE(D(sr), 1) over the logit map;
+    D: BCE(D(plain HR), 1) + BCE(D(sr), 0). A plain HR that differs from the target shows which
+    one D sees."""
+    from srlib.archs.discriminators import UNetDiscriminatorSN
+    from srlib.losses import PerceptualLoss
+    from srlib.recipes.psnr import PSNRConfig
+    from srlib.recipes.realworld import realesrgan_step
+    from srlib.train import Trainer
+
+    torch.manual_seed(0)
+    G = build_generator(PSNRConfig.for_profile("smoke", arch="rrdbnet", num_feat=4, num_block=1, num_grow_ch=2))
+    D = UNetDiscriminatorSN(3, 4).eval()  # eval: spectral norms fixed, identical logits on every call
+    percep = PerceptualLoss({"conv1_2": 0.1, "conv2_2": 1.0}, weights="random")
+    lr, hr = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 32, 32)
+    plain = (hr * 0.5).contiguous()
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    with torch.no_grad():
+        sr = G(lr)
+        fake, real_plain = D(sr), D(plain)
+        want = {"l_g_pix": (sr - hr).abs().mean(), "l_g_percep": percep.total(sr, hr),
+                "l_g_gan": 0.1 * bce(fake, torch.ones_like(fake)),
+                "l_d": bce(real_plain, torch.ones_like(real_plain)) + bce(fake, torch.zeros_like(fake))}
+    tr = Trainer({"G": G, "D": D}, {"G": torch.optim.SGD(G.parameters(), lr=0.0),
+                                    "D": torch.optim.SGD(D.parameters(), lr=0.0)},
+                 lambda *a: {}, device="cpu", progress=False)
+    out = realesrgan_step(tr, {"lr": lr, "hr": hr, "gan_hr": plain}, 0, percep=percep,
+                          pixel_weight=1.0, gan_weight=0.1)
+    for k, v in want.items():
+        torch.testing.assert_close(out[k], v, rtol=1e-5, atol=1e-6)
+    with torch.no_grad():  # without a plain HR, D's real images are the target
+        real_t = D(hr)
+    out = realesrgan_step(tr, {"lr": lr, "hr": hr}, 0, percep=percep, pixel_weight=1.0, gan_weight=0.1)
+    torch.testing.assert_close(out["l_d"], bce(real_t, torch.ones_like(real_t)) + bce(fake, torch.zeros_like(fake)),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_generalist_batches_carry_the_plain_hr_for_the_discriminator():
+    from srlib.recipes.realworld import _SourceBatches
+
+    rng = np.random.default_rng(4)
+    images = {"a": rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)}
+    gen = RealWorldConfig.for_profile("smoke", "generalist")
+    b = _SourceBatches(gen, 8, 2, seed=0, images=images)(0)
+    plain = _SourceBatches(dataclasses_replace(gen, usm_hr=False), 8, 2, seed=0, images=images)(0)["hr"]
+    assert b["gan_hr"].shape == b["hr"].shape == (2, 3, 32, 32)
+    torch.testing.assert_close(b["gan_hr"], plain)  # the crop itself, not the sharpened target
+    assert not torch.allclose(b["gan_hr"], b["hr"])

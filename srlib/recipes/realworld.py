@@ -7,22 +7,27 @@ broad one (the paper uses Real-ESRGAN, whose LR images come from the second-orde
 Wang et al. 2021, Sec. 3.2). The premise of the method, the paper's Tab. 1: S beats G on the
 synthetic domain and G beats S on an unknown real-world domain.
 
-Both models here are trained by the *same* ESRGAN recipe (:mod:`srlib.recipes.esrgan`: an
-RRDBNet first trained with L1, then fine-tuned with the perceptual loss, the relativistic GAN
-and a small L1 term) on the same labelled source photos (:data:`srlib.data_domains.SOURCE_IMAGES`,
-disjoint from the target and test photos). They differ only in how the LR inputs are made:
+Both models are RRDBNets trained in two stages on the same labelled source photos
+(:data:`srlib.data_domains.SOURCE_IMAGES`, disjoint from the target and test photos): an L1 stage,
+then a GAN stage that starts from it. Each is trained as its paper trains it:
 
-- ``role="specialist"``: MATLAB bicubic x4 (:func:`srlib.degradations.bicubic_degrade`);
-- ``role="generalist"``: :func:`srlib.degradations.second_order_pair` with Real-ESRGAN's x4plus
-  option values, a fresh draw for every patch; with ``usm_hr`` (default for this role) the LR is
-  degraded from the unsharp-masked HR (:func:`srlib.degradations.usm_sharp`), which is also the
-  target of the losses, as Real-ESRGAN trains against ``gt_usm``.
+- ``role="specialist"`` (ESRGAN): MATLAB bicubic x4 LR (:func:`srlib.degradations.bicubic_degrade`);
+  GAN stage :func:`srlib.recipes.esrgan.esrgan_step`: perceptual loss (conv5_4 at the paper
+  profile) + relativistic GAN weighted 5e-3 + L1 weighted 1e-2, VGG-style discriminator.
+- ``role="generalist"`` (Real-ESRGAN, Wang et al. 2021, ``train_realesrgan_x4plus.yml``):
+  :func:`srlib.degradations.second_order_pair` with the x4plus option values, a fresh draw for
+  every patch, degraded from the unsharp-masked HR (``usm_hr``), which is the target of the L1
+  and perceptual losses (``gt_usm``); GAN stage :func:`realesrgan_step`: L1 weighted 1,
+  perceptual loss over conv1_2 ... conv5_4 (weights 0.1, 0.1, 1, 1, 1) weighted 1, a vanilla GAN
+  weighted 0.1 on the logit map of a U-Net discriminator with spectral normalisation
+  (:class:`~srlib.archs.UNetDiscriminatorSN`), which sees the plain HR as real (``gan_gt_usm:
+  False``).
 
-So the gap of Tab. 1 measured in notebook 06 comes from the training degradations alone. Where
-Real-ESRGAN differs beyond its data (a U-Net discriminator, a vanilla GAN loss weighted 0.1, L1
-weighted 1), this recipe keeps ESRGAN's losses; and with ``usm_hr`` the discriminator's real
-images are the sharpened HR too (Real-ESRGAN shows D the plain HR). Both are said here, not
-hidden: the generalist is "Real-ESRGAN data, ESRGAN losses".
+Schedules (steps, batch, patch, learning rates, EMA) are ESRGAN's at every profile for both, so
+the two differ in their training data and in their GAN losses, as the paper's two models do. An
+earlier version trained the generalist with ESRGAN's losses ("Real-ESRGAN data, ESRGAN losses");
+its L1 weight of 1e-2 let the GAN stage shift the colours (11 to 13 grey levels on the test
+photos), a failure Real-ESRGAN's L1 weight of 1 prevents.
 
 :func:`train_realworld` trains both stages through the model cache and returns the GAN-stage
 generator; ``RealWorldConfig.for_profile(profile, role)`` gives the notebook's schedule and
@@ -45,12 +50,22 @@ from ..losses import PerceptualLoss
 from ..profiles import Profile, get_profile
 from ..runtime import pick_device
 from ..train import Trainer, cached_train
+from ..losses import d_loss, g_loss, l1_loss
 from .esrgan import ESRGANConfig, esrgan_step
 from .psnr import (PSNRConfig, Trained, build_generator, generator_state, load_generator,
                    make_scheduler, psnr_step)
 from .srgan import build_discriminator, resolve_vgg_weights
 
 ROLES = ("specialist", "generalist")
+
+#: The GAN-stage losses of Real-ESRGAN x4plus (``train_realesrgan_x4plus.yml``: ``pixel_opt``,
+#: ``perceptual_opt`` with its ``layer_weights``, ``gan_opt``), used by the generalist.
+REALESRGAN_LOSSES = {
+    "pixel_weight": 1.0,
+    "percep_layers": {"conv1_2": 0.1, "conv2_2": 0.1, "conv3_4": 1.0, "conv4_4": 1.0, "conv5_4": 1.0},
+    "percep_weight": 1.0,
+    "gan_weight": 0.1,
+}
 
 #: (L1 steps, GAN steps) of the shipped ``pdd_specialist`` / ``pdd_generalist`` checkpoints.
 CHECKPOINT_STEPS = (1500, 300)
@@ -62,7 +77,8 @@ class RealWorldConfig:
 
     Attributes:
         role: ``"specialist"`` (bicubic LR) or ``"generalist"`` (second-order LR).
-        esrgan: the ESRGAN recipe of both stages (``esrgan.psnr`` is the L1 stage).
+        esrgan: schedules and loss weights of both stages (``esrgan.psnr`` is the L1 stage).
+            The role picks the GAN stage (:attr:`gan_recipe`); its loss weights are these.
         usm_hr: train against the unsharp-masked HR (Real-ESRGAN's ``gt_usm``).
         source: names of the labelled source photos, or one paper training set (``("df2k",)``,
             the paper's labelled data; the paper profile's default).
@@ -90,6 +106,13 @@ class RealWorldConfig:
         return self.esrgan.scale
 
     @property
+    def gan_recipe(self) -> str:
+        """``"esrgan"`` for the specialist (VGG-style D, relativistic GAN: :func:`esrgan_step`),
+        ``"realesrgan"`` for the generalist (U-Net D with spectral norm, vanilla GAN on its logit
+        map, the plain HR as real: :func:`realesrgan_step`)."""
+        return "realesrgan" if self.role == "generalist" else "esrgan"
+
+    @property
     def profile(self) -> str:
         return self.esrgan.psnr.profile
 
@@ -104,8 +127,8 @@ class RealWorldConfig:
 
         ``psnr_steps`` / ``gan_steps`` lengthen the two stages (the GAN milestones follow);
         other keyword arguments go to :class:`RealWorldConfig` (``usm_hr``, ``precision``...).
-        The generalist trains against the USM-sharpened HR by default (Real-ESRGAN); the
-        specialist against the plain HR (ESRGAN).
+        The generalist trains against the USM-sharpened HR by default, with Real-ESRGAN's GAN-stage
+        losses (:data:`REALESRGAN_LOSSES`); the specialist against the plain HR, with ESRGAN's.
         """
         p = get_profile(profile)
         precision = overrides.pop("precision", "auto")
@@ -119,6 +142,8 @@ class RealWorldConfig:
             g = int(gan_steps)
             esr = dataclasses.replace(esr, steps=g, milestones=tuple(
                 int(g * f) for f in (0.125, 0.25, 0.5, 0.75)) if p.name != "paper" else esr.milestones)
+        if role == "generalist":  # Real-ESRGAN's GAN-stage losses; schedules stay ESRGAN's
+            esr = dataclasses.replace(esr, **REALESRGAN_LOSSES)
         values = dict(role=role, esrgan=esr, usm_hr=(role == "generalist"), precision=precision)
         if p.name == "paper":  # PDD Sec. 5: labelled data synthesised from DF2K
             values["source"] = ("df2k",)
@@ -203,13 +228,45 @@ class _SourceBatches:
                                    usm_hr=self.cfg.usm_hr) for b, c in enumerate(crops)]
         lr = np.stack([p[0] for p in pairs]).transpose(0, 3, 1, 2)
         hr = np.stack([p[1] for p in pairs]).transpose(0, 3, 1, 2)
+        plain = crops.transpose(0, 3, 1, 2)
+        plain = plain.astype(np.float32) / 255.0 if plain.dtype == np.uint8 else plain
         return {"lr": torch.from_numpy(np.ascontiguousarray(lr, np.float32)),
-                "hr": torch.from_numpy(np.ascontiguousarray(hr, np.float32))}
+                "hr": torch.from_numpy(np.ascontiguousarray(hr, np.float32)),
+                "gan_hr": torch.from_numpy(np.ascontiguousarray(plain, np.float32))}
+
+
+def realesrgan_step(trainer: Trainer, batch: dict, step: int, *, percep: torch.nn.Module,
+                    pixel_weight: float, gan_weight: float) -> dict:
+    """One Real-ESRGAN GAN-stage iteration (``RealESRGANModel.optimize_parameters``).
+
+    G step, D frozen: ``pixel_weight * L1(G(lr), hr) + L_percep(G(lr), hr)
+    + gan_weight * BCE(D(G(lr)), 1)``, where ``hr`` is the training target (the unsharp-masked
+    HR, ``gt_usm``) and the vanilla GAN loss averages over D's logit map. D step:
+    ``BCE(D(gan_hr), 1) + BCE(D(G(lr)), 0)`` on the SR batch computed before the G update,
+    detached; ``gan_hr`` is the plain HR (``gan_gt_usm: False``), ``hr`` when the batch has none.
+    Real-ESRGAN back-propagates the real and the fake term one after the other; their sum has the
+    same gradient.
+    """
+    G, D = trainer.models["G"], trainer.models["D"]
+    lr, hr = batch["lr"], batch["hr"]
+    real_hr = batch.get("gan_hr", hr)
+    sr = G(lr)
+    with trainer.frozen("D"):
+        l_pix = pixel_weight * l1_loss(sr, hr)
+        l_percep = percep.total(sr, hr)
+        l_gan = gan_weight * g_loss("vanilla", D(sr))
+        trainer.optimize(l_pix + l_percep + l_gan, "G")
+    real, fake = D(real_hr), D(sr.detach())
+    l_d = d_loss("vanilla", real, fake)
+    trainer.optimize(l_d, "D")
+    return {"l_g_pix": l_pix.detach(), "l_g_percep": l_percep.detach(), "l_g_gan": l_gan.detach(),
+            "l_d": l_d.detach(), "out_d_real": real.detach().mean(),
+            "out_d_fake": fake.detach().mean()}
 
 
 def train_realworld(cfg: RealWorldConfig, *, device: str | torch.device = "auto", cache_dir=None,
                     progress: bool = True, images=None) -> Trained:
-    """Train the specialist or generalist of ``cfg`` (L1 stage, then ESRGAN stage), or load it.
+    """Train the specialist or generalist of ``cfg`` (L1 stage, then its GAN stage), or load it.
 
     The run's history holds both stages (``stage`` 1 and 2). ``images`` replaces the source
     photos (tests; give it a ``cache_dir`` of its own, the cache key is the config).
@@ -235,15 +292,19 @@ def train_realworld(cfg: RealWorldConfig, *, device: str | torch.device = "auto"
         torch.manual_seed(e.seed)
         G = build_generator(p)
         G.load_state_dict(init)
-        D = build_discriminator(e)
+        if c.gan_recipe == "realesrgan":
+            from ..archs.discriminators import UNetDiscriminatorSN
+
+            D, step_fn = UNetDiscriminatorSN(3, e.disc_feat, skip_connection=True), realesrgan_step
+        else:
+            D, step_fn = build_discriminator(e), esrgan_step
         percep = PerceptualLoss(dict(e.percep_layers), weights=e.vgg_weights,
                                 criterion=e.percep_criterion, perceptual_weight=e.percep_weight,
                                 seed=e.seed).to(dev)
         opt_g = torch.optim.Adam(G.parameters(), lr=e.lr_g, betas=tuple(e.betas))
         opt_d = torch.optim.Adam(D.parameters(), lr=e.lr_d, betas=tuple(e.betas))
         t2 = Trainer({"G": G, "D": D}, {"G": opt_g, "D": opt_d},
-                     partial(esrgan_step, percep=percep, pixel_weight=e.pixel_weight,
-                             gan_weight=e.gan_weight),
+                     partial(step_fn, percep=percep, pixel_weight=e.pixel_weight, gan_weight=e.gan_weight),
                      schedulers={"G": make_scheduler(opt_g, e), "D": make_scheduler(opt_d, e)},
                      ema={"G": e.ema_decay} if e.ema_decay is not None else None,
                      device=dev, progress=progress, seed=e.seed, precision=c.precision,
@@ -258,8 +319,8 @@ def train_realworld(cfg: RealWorldConfig, *, device: str | torch.device = "auto"
     return Trained(model, run, cfg, time.time() - start)
 
 
-__all__ = ["ROLES", "RealWorldConfig", "train_realworld", "lr_degrade", "register_course_models",
-           "CHECKPOINT_STEPS"]
+__all__ = ["ROLES", "RealWorldConfig", "train_realworld", "realesrgan_step", "REALESRGAN_LOSSES",
+           "lr_degrade", "register_course_models", "CHECKPOINT_STEPS"]
 
 
 # ------------------------------------------------------------------ course checkpoints
@@ -282,6 +343,7 @@ def register_course_models(register) -> None:
 
     for role, name in CHECKPOINT_NAMES.items():
         what = ("bicubic specialist (ESRGAN recipe on bicubic LR)" if role == "specialist" else
-                "generalist (ESRGAN recipe on Real-ESRGAN second-order LR, USM target)")
+                "generalist (Real-ESRGAN recipe: second-order LR, USM target, U-Net discriminator, "
+                "its loss weights)")
         register(CourseModel(name, ("06",), f"PDD {what}; RRDBNet, source photos only",
                              partial(RealWorldConfig.checkpoint, role), _train_for_checkpoint, _arch))
