@@ -57,6 +57,18 @@ def test_committed_checkpoint_matches_manifest_and_loads_strictly(name, entry):
     assert C.read_history(entry)  # the loss history is shipped beside it
 
 
+def test_every_registered_model_is_shipped_for_its_current_standard_config():
+    """A recipe change that alters a course model's config makes its shipped file stale: the
+    standard notebooks would quietly retrain it for minutes. Rebuild it in the same change
+    (make checkpoints ONLY=name)."""
+    C._load_registry()
+    if not shipped_entries():
+        pytest.skip("no checkpoints committed yet")
+    stale = {name: C.why_not_shipped(name, C.course_config(name, "standard"), directory=SHIPPED)
+             for name in sorted(C.REGISTRY)}
+    assert not {k: v for k, v in stale.items() if v}, stale
+
+
 def test_committed_checkpoints_fit_the_size_budget():
     total = sum(p.stat().st_size for p in SHIPPED.glob("*") if p.is_file()) if SHIPPED.is_dir() else 0
     assert total <= 30e6, f"data/checkpoints holds {total / 1e6:.1f} MB, over the 30 MB budget"
