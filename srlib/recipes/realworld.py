@@ -25,9 +25,10 @@ then a GAN stage that starts from it. Each is trained as its paper trains it:
 
 Schedules (steps, batch, patch, learning rates, EMA) are ESRGAN's at every profile for both, so
 the two differ in their training data and in their GAN losses, as the paper's two models do. An
-earlier version trained the generalist with ESRGAN's losses ("Real-ESRGAN data, ESRGAN losses");
-its L1 weight of 1e-2 let the GAN stage shift the colours (11 to 13 grey levels on the test
-photos), a failure Real-ESRGAN's L1 weight of 1 prevents.
+earlier version trained the generalist with ESRGAN's losses ("Real-ESRGAN data, ESRGAN losses"):
+its shipped model came out of the short GAN stage 11 to 13 grey levels off in colour and lost
+Tab. 1 on both domains. Trained with Real-ESRGAN's losses it does not (``color_error`` in
+notebook 06's ``specialist_generalist`` table).
 
 :func:`train_realworld` trains both stages through the model cache and returns the GAN-stage
 generator; ``RealWorldConfig.for_profile(profile, role)`` gives the notebook's schedule and
