@@ -341,10 +341,18 @@ def test_generalist_takes_realesrgans_losses_and_the_specialist_esrgans():
                                           "conv4_4": 1.0, "conv5_4": 1.0} == REALESRGAN_LOSSES["percep_layers"]
         assert (s.esrgan.pixel_weight, s.esrgan.gan_weight, s.esrgan.percep_layers) == (
             e.pixel_weight, e.gan_weight, e.percep_layers)
-        # schedules are ESRGAN's for both
-        for c in (g, s):
+        # below the paper profile the schedules are ESRGAN's for both; at it the generalist's are
+        # Real-ESRNet's and Real-ESRGAN's (256-px patches, batch 12 x 4 GPUs, EMA, constant rate)
+        for c in ((g, s) if profile != "paper" else (s,)):
             assert (c.esrgan.steps, c.esrgan.batch_size, c.esrgan.lr_g, c.esrgan.ema_decay) == (
                 e.steps, e.batch_size, e.lr_g, e.ema_decay)
+            assert c.esrgan.psnr == dataclasses_replace(e.psnr, precision=c.esrgan.psnr.precision)
+    gp = RealWorldConfig.for_profile("paper", "generalist")
+    assert (gp.esrgan.psnr.steps, gp.esrgan.psnr.lr, gp.esrgan.psnr.schedule, gp.esrgan.psnr.milestones,
+            gp.esrgan.psnr.ema_decay, gp.esrgan.psnr.batch_size, gp.esrgan.psnr.lr_patch * 4) == (
+        1_000_000, 2e-4, "multistep", (1_000_000,), 0.999, 48, 256)
+    assert (gp.esrgan.steps, gp.esrgan.lr_g, gp.esrgan.lr_d, gp.esrgan.milestones, gp.esrgan.ema_decay,
+            gp.esrgan.batch_size, gp.esrgan.lr_patch * 4) == (400_000, 1e-4, 1e-4, (400_000,), 0.999, 48, 256)
 
 
 def test_realesrgan_step_by_hand():

@@ -23,8 +23,10 @@ then a GAN stage that starts from it. Each is trained as its paper trains it:
   (:class:`~srlib.archs.UNetDiscriminatorSN`), which sees the plain HR as real (``gan_gt_usm:
   False``).
 
-Schedules (steps, batch, patch, learning rates, EMA) are ESRGAN's at every profile for both, so
-the two differ in their training data and in their GAN losses, as the paper's two models do. An
+Below the paper profile the schedules (steps, batch, patch, learning rates, EMA) are ESRGAN's
+for both, so the two differ in their training data and in their GAN losses. At the paper profile
+the generalist takes Real-ESRGAN's own schedules too (:data:`REALESRGAN_SCHEDULES`: 256-px HR
+patches, batch 48, EMA 0.999 in both stages, 1M L1 and 400k GAN iterations at a constant rate). An
 earlier version trained the generalist with ESRGAN's losses ("Real-ESRGAN data, ESRGAN losses"):
 its shipped model came out of the short GAN stage 11 to 13 grey levels off in colour and lost
 Tab. 1 on both domains. Trained with Real-ESRGAN's losses it does not (``color_error`` in
@@ -66,6 +68,17 @@ REALESRGAN_LOSSES = {
     "percep_layers": {"conv1_2": 0.1, "conv2_2": 0.1, "conv3_4": 1.0, "conv4_4": 1.0, "conv5_4": 1.0},
     "percep_weight": 1.0,
     "gan_weight": 0.1,
+}
+
+#: Real-ESRGAN's schedules at the paper profile: the L1 stage as ``train_realesrnet_x4plus.yml``
+#: (Real-ESRNet), the GAN stage as ``train_realesrgan_x4plus.yml``; both ``gt_size: 256`` (LR
+#: patch 64), 12 images on each of 4 GPUs, ``ema_decay: 0.999``, MultiStepLR whose only milestone
+#: is the last iteration (a constant learning rate).
+REALESRGAN_SCHEDULES = {
+    "psnr": {"steps": 1_000_000, "lr": 2e-4, "schedule": "multistep", "milestones": (1_000_000,),
+             "gamma": 0.5, "ema_decay": 0.999, "batch_size": 48, "lr_patch": 64},
+    "gan": {"steps": 400_000, "lr_g": 1e-4, "lr_d": 1e-4, "milestones": (400_000,), "gamma": 0.5,
+            "ema_decay": 0.999, "batch_size": 48, "lr_patch": 64},
 }
 
 #: (L1 steps, GAN steps) of the shipped ``pdd_specialist`` / ``pdd_generalist`` checkpoints.
@@ -143,8 +156,11 @@ class RealWorldConfig:
             g = int(gan_steps)
             esr = dataclasses.replace(esr, steps=g, milestones=tuple(
                 int(g * f) for f in (0.125, 0.25, 0.5, 0.75)) if p.name != "paper" else esr.milestones)
-        if role == "generalist":  # Real-ESRGAN's GAN-stage losses; schedules stay ESRGAN's
+        if role == "generalist":  # Real-ESRGAN's GAN-stage losses; at paper its schedules too
             esr = dataclasses.replace(esr, **REALESRGAN_LOSSES)
+            if p.name == "paper":
+                sched = REALESRGAN_SCHEDULES
+                esr = dataclasses.replace(esr, psnr=dataclasses.replace(esr.psnr, **sched["psnr"]), **sched["gan"])
         values = dict(role=role, esrgan=esr, usm_hr=(role == "generalist"), precision=precision)
         if p.name == "paper":  # PDD Sec. 5: labelled data synthesised from DF2K
             values["source"] = ("df2k",)
@@ -321,6 +337,7 @@ def train_realworld(cfg: RealWorldConfig, *, device: str | torch.device = "auto"
 
 
 __all__ = ["ROLES", "RealWorldConfig", "train_realworld", "realesrgan_step", "REALESRGAN_LOSSES",
+           "REALESRGAN_SCHEDULES",
            "lr_degrade", "register_course_models", "CHECKPOINT_STEPS"]
 
 
