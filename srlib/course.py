@@ -296,8 +296,9 @@ def run_course(*, profile: str, notebooks_dir: Path = DEFAULT_NOTEBOOKS, only=No
             f"peak {res.peak_mb:.0f} MB" + (f"\n    {res.error}" if res.error else ""))
         return res
 
+    order = run_order(notebooks, only)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        results = dict(zip(run_order(notebooks, only), pool.map(job, run_order(notebooks, only))))
+        results = dict(zip(order, pool.map(job, order)))
     results = [results[nb] for nb in notebooks]  # the summary lists them in course order
     table = summary_table(results)
     (out_dir / "summary.md").write_text(f"profile: {profile}{' (dry run)' if dry_run else ''}\n\n{table}\n")

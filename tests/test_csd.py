@@ -249,3 +249,17 @@ def test_fit_line():
     assert 0 < noisy["r2"] < 1
     with pytest.raises(ValueError):
         fit_line([1, 1], [2, 3])
+
+
+def test_dry_run_configs_keep_the_ablations_order_within_the_batch():
+    """Paper Ks 1, 4, 10 become 1, 2, 3 (negatives come from the batch), batch max(K, 2), one step."""
+    from srlib.recipes import csd
+
+    paper = csd.notebook_configs("paper")
+    dry = csd.dry_run_configs(paper)
+    assert set(dry) == set(paper)
+    assert csd.ablation_keys(paper) == {1: "csd_k1", 4: "csd_k4", 10: "csd"}
+    assert csd.ablation_keys(dry) == {1: "csd_k1", 2: "csd_k4", 3: "csd"}
+    for key, c in dry.items():
+        assert c.neg_num <= c.batch_size == max(c.neg_num, 2), key
+        assert (c.steps, c.lr_patch, c.num_feat, c.num_block) == (1, 12, paper[key].num_feat, paper[key].num_block)

@@ -353,6 +353,10 @@ def test_generalist_takes_realesrgans_losses_and_the_specialist_esrgans():
         1_000_000, 2e-4, "multistep", (1_000_000,), 0.999, 48, 256)
     assert (gp.esrgan.steps, gp.esrgan.lr_g, gp.esrgan.lr_d, gp.esrgan.milestones, gp.esrgan.ema_decay,
             gp.esrgan.batch_size, gp.esrgan.lr_patch * 4) == (400_000, 1e-4, 1e-4, (400_000,), 0.999, 48, 256)
+    # asked-for stage lengths win over the paper schedules, the rest of them stays
+    short = RealWorldConfig.for_profile("paper", "generalist", psnr_steps=10, gan_steps=5)
+    assert (short.esrgan.psnr.steps, short.esrgan.steps, short.esrgan.batch_size, short.esrgan.psnr.ema_decay) == (
+        10, 5, 48, 0.999)
 
 
 def test_realesrgan_step_by_hand():

@@ -381,6 +381,20 @@ def notebook_configs(profile: str | Profile, *, steps: int | None = None, **over
     return cfgs
 
 
+def dry_run_configs(cfgs: dict[str, CSDConfig], *, lr_patch: int = 12) -> dict[str, CSDConfig]:
+    """Notebook 05's runs cut for the paper profile's dry run (:func:`srlib.dry_run.shrink`).
+
+    CSD draws its K negatives from the batch, so the ablation's Ks (1, 4, 10) become 1, 2, 3:
+    distinct and in the same order, each run with a batch of ``max(K, 2)``; LR patches of
+    ``lr_patch`` pixels (EDSR takes any size). Everything else stays the paper's.
+    """
+    from ..dry_run import shrink
+
+    ks = {k: i + 1 for i, k in enumerate(sorted({c.neg_num for c in cfgs.values()}))}
+    return {key: shrink(replace(c, neg_num=ks[c.neg_num]), batch_size=max(ks[c.neg_num], 2), lr_patch=lr_patch)
+            for key, c in cfgs.items()}
+
+
 def ablation_keys(cfgs: dict[str, CSDConfig]) -> dict[int, str]:
     """``{K: run key}`` of the negatives ablation in ``cfgs`` (the main ``csd`` run included)."""
     out = {c.neg_num: k for k, c in cfgs.items() if k == "csd" or k.startswith("csd_k")}

@@ -49,11 +49,10 @@ import numpy as np
 import torch
 
 from ..data_domains import SOURCE_IMAGES, source_patches
-from ..losses import PerceptualLoss
+from ..losses import PerceptualLoss, d_loss, g_loss, l1_loss
 from ..profiles import Profile, get_profile
 from ..runtime import pick_device
 from ..train import Trainer, cached_train
-from ..losses import d_loss, g_loss, l1_loss
 from .esrgan import ESRGANConfig, esrgan_step
 from .psnr import (PSNRConfig, Trained, build_generator, generator_state, load_generator,
                    make_scheduler, psnr_step)
@@ -137,7 +136,8 @@ class RealWorldConfig:
     @classmethod
     def for_profile(cls, profile: str | Profile, role: str, *, psnr_steps: int | None = None,
                     gan_steps: int | None = None, **overrides: Any) -> "RealWorldConfig":
-        """The model ``role`` at ``profile``: ESRGAN's own schedule at that profile.
+        """The model ``role`` at ``profile``: ESRGAN's own schedule at that profile (the generalist's
+        at the paper profile: :data:`REALESRGAN_SCHEDULES`).
 
         ``psnr_steps`` / ``gan_steps`` lengthen the two stages (the GAN milestones follow);
         other keyword arguments go to :class:`RealWorldConfig` (``usm_hr``, ``precision``...).
@@ -146,21 +146,22 @@ class RealWorldConfig:
         """
         p = get_profile(profile)
         precision = overrides.pop("precision", "auto")
+        paper_generalist = role == "generalist" and p.name == "paper"  # Real-ESRGAN's schedules
         psnr = PSNRConfig.for_profile(p, arch="rrdbnet", pixel_loss="l1", precision=precision)
+        if paper_generalist:
+            psnr = dataclasses.replace(psnr, **REALESRGAN_SCHEDULES["psnr"])
         if psnr_steps is not None:
             psnr = dataclasses.replace(psnr, steps=int(psnr_steps),
                                        period=int(psnr_steps) if psnr.schedule == "cosine" and p.name != "paper"
                                        else psnr.period)
         esr = ESRGANConfig.for_profile(p, psnr=psnr, precision=precision)
+        if role == "generalist":  # Real-ESRGAN's GAN-stage losses
+            esr = dataclasses.replace(esr, **REALESRGAN_LOSSES,
+                                      **(REALESRGAN_SCHEDULES["gan"] if paper_generalist else {}))
         if gan_steps is not None:
             g = int(gan_steps)
             esr = dataclasses.replace(esr, steps=g, milestones=tuple(
                 int(g * f) for f in (0.125, 0.25, 0.5, 0.75)) if p.name != "paper" else esr.milestones)
-        if role == "generalist":  # Real-ESRGAN's GAN-stage losses; at paper its schedules too
-            esr = dataclasses.replace(esr, **REALESRGAN_LOSSES)
-            if p.name == "paper":
-                sched = REALESRGAN_SCHEDULES
-                esr = dataclasses.replace(esr, psnr=dataclasses.replace(esr.psnr, **sched["psnr"]), **sched["gan"])
         values = dict(role=role, esrgan=esr, usm_hr=(role == "generalist"), precision=precision)
         if p.name == "paper":  # PDD Sec. 5: labelled data synthesised from DF2K
             values["source"] = ("df2k",)
@@ -245,8 +246,7 @@ class _SourceBatches:
                                    usm_hr=self.cfg.usm_hr) for b, c in enumerate(crops)]
         lr = np.stack([p[0] for p in pairs]).transpose(0, 3, 1, 2)
         hr = np.stack([p[1] for p in pairs]).transpose(0, 3, 1, 2)
-        plain = crops.transpose(0, 3, 1, 2)
-        plain = plain.astype(np.float32) / 255.0 if plain.dtype == np.uint8 else plain
+        plain = crops.transpose(0, 3, 1, 2)  # float32 in [0, 1], as both samplers return
         return {"lr": torch.from_numpy(np.ascontiguousarray(lr, np.float32)),
                 "hr": torch.from_numpy(np.ascontiguousarray(hr, np.float32)),
                 "gan_hr": torch.from_numpy(np.ascontiguousarray(plain, np.float32))}
